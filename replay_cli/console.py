@@ -1,0 +1,104 @@
+"""What a person sees in the terminal: the config tree, progress bars and the final summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.table import Table
+from rich.tree import Tree
+
+console = Console(stderr=False, highlight=False)
+
+
+def print_config_tree(cfg: DictConfig) -> None:
+    tree = Tree("[bold]config[/bold]")
+    _add_branches(tree, OmegaConf.to_container(cfg, resolve=True))
+    console.print(tree)
+
+
+def _add_branches(tree: Tree, node: Any) -> None:
+    for key, value in node.items():
+        if isinstance(value, dict):
+            _add_branches(tree.add(f"[bold]{key}[/bold]"), value)
+        else:
+            tree.add(f"{key}: {value}")
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+class ConsoleSummary:
+    """One line per finished step, then the accuracy matrix and final metrics as tables."""
+
+    def experience_done(self, results: Any) -> None:
+        step = len(results.accuracy_matrix) - 1
+        buffer = results.buffer_composition[-1]
+        console.print(
+            f"step {step + 1}/{results.n_steps}"
+            f"  average accuracy {_fmt(results.average_accuracy_per_experience[-1])}"
+            f"  buffer {buffer['size']}  train {results.train_seconds[-1]:.1f}s"
+        )
+
+    def run_ended(self, results: Any) -> None:
+        if not results.accuracy_matrix:
+            return
+        console.print(accuracy_table(results.accuracy_matrix))
+        summary = Table(title=f"replay-run: {results.status}", show_header=False)
+        for key, value in results.summary().items():
+            summary.add_row(key, _fmt(value))
+        console.print(summary)
+
+
+def accuracy_table(matrix: list[list[float]]) -> Table:
+    table = Table(title="accuracy matrix A[i][j]: after training step i, on test experience j")
+    table.add_column("after", justify="right")
+    for j in range(len(matrix[0])):
+        table.add_column(f"exp {j}", justify="right")
+    for i, row in enumerate(matrix):
+        table.add_row(str(i), *(_fmt(v) for v in row))
+    return table
+
+
+def progress_plugin(enabled: bool) -> Any:
+    """An Avalanche plugin showing one progress bar per training step (epochs x minibatches)."""
+    from avalanche.core import SupervisedPlugin
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    class ProgressBars(SupervisedPlugin):
+        def __init__(self) -> None:
+            super().__init__()
+            self.enabled = enabled and console.is_terminal
+            self.progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=console,
+                disable=not self.enabled,
+                transient=True,
+            )
+            self.task = None
+
+        def before_training_epoch(self, strategy: Any, **kwargs: Any) -> None:
+            if not self.enabled:
+                return
+            if self.task is None:
+                self.progress.start()
+                self.task = self.progress.add_task("training", total=len(strategy.dataloader))
+            epoch = strategy.clock.train_exp_epochs + 1
+            description = f"experience {strategy.clock.train_exp_counter + 1} epoch {epoch}"
+            self.progress.reset(self.task, total=len(strategy.dataloader), description=description)
+
+        def after_training_iteration(self, strategy: Any, **kwargs: Any) -> None:
+            if self.task is not None:
+                self.progress.advance(self.task)
+
+        def after_training_exp(self, strategy: Any, **kwargs: Any) -> None:
+            if self.task is not None:
+                self.progress.stop()
+                self.task = None
+
+    return ProgressBars()

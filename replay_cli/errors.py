@@ -1,0 +1,144 @@
+"""Turn every expected failure into one line that names the key and what is allowed.
+
+Researchers type overrides by hand all day; a typo must cost them one glance, not a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+TRACEBACK_ENV = "HYDRA_FULL_ERROR"
+EXIT_BAD_INPUT = 2
+EXIT_RUN_FAILED = 1
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work: raised before any training starts."""
+
+    def __init__(self, key: str, value: Any, allowed: str):
+        self.key, self.value, self.allowed = key, value, allowed
+        super().__init__(f"{key}={_show(value)} is invalid: expected {allowed}")
+
+
+class UsageError(RuntimeError):
+    """Bad input that is not a single config value (paths, missing data, ...)."""
+
+
+class RunFailed(RuntimeError):
+    """Training started and broke; the message says where the partial results are."""
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value) if value == "" or " " in value else value
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def closest(word: str, candidates: Iterable[str]) -> str:
+    """A ' (did you mean X?)' hint, or '' when nothing is close."""
+    match = difflib.get_close_matches(word, list(candidates), n=1)
+    return f" (did you mean {match[0]}?)" if match else ""
+
+
+def one_line(error: BaseException) -> str:
+    """The message a user sees for ``error``: one line, no traceback."""
+    from hydra.errors import MissingConfigException, OverrideParseException
+
+    ours = _first_of(error, (ConfigError, UsageError))
+    if ours is not None:
+        return str(ours)
+    if isinstance(error, MissingConfigException):
+        return _missing_option(error)
+    if isinstance(error, OverrideParseException):
+        return f"could not parse override: {_first_line(error)}"
+    cause = _root_cause(error)
+    if cause is not error and type(cause).__module__.startswith("omegaconf"):
+        return _omegaconf_error(cause, error)
+    return _first_line(error)
+
+
+def _missing_option(error: Any) -> str:
+    group = os.path.dirname(error.missing_cfg_file or "") or "config"
+    name = os.path.basename(error.missing_cfg_file or "")
+    options = sorted(o for o in (error.options or []) if not o.startswith("_"))
+    if not options:
+        return _first_line(error)
+    return f"{group}={name} is not an option{closest(name, options)}; choose one of: {', '.join(options)}"
+
+
+def _omegaconf_error(cause: BaseException, wrapper: BaseException) -> str:
+    key = getattr(cause, "full_key", None) or ""
+    text = str(wrapper)
+    not_in_struct = re.search(r"Could not override '([^']+)'", text) or re.search(
+        r"Key '([^']+)' is not in struct", str(cause)
+    )
+    if not_in_struct:
+        bad = not_in_struct.group(1)
+        return f"{bad} is not a config key; list the keys with: replay-run --cfg job"
+    message = _first_line(cause)
+    return f"{key}: {message}" if key else message
+
+
+def _first_of(error: BaseException | None, kinds: tuple[type, ...]) -> BaseException | None:
+    """The first error of ``kinds`` along the cause chain (Hydra wraps what builders raise)."""
+    while error is not None and not isinstance(error, kinds):
+        error = error.__cause__
+    return error
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return error
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
+ONE_LINE_ENV = "REPLAY_CLI_ONE_LINE_ERRORS"
+
+
+def one_line_errors_enabled() -> bool:
+    """True inside :func:`reported_as_one_line` (also in launcher worker processes: it is an env var)."""
+    return os.environ.get(ONE_LINE_ENV) == "1"
+
+
+def exit_code(error: BaseException) -> int:
+    return EXIT_RUN_FAILED if isinstance(error, RunFailed) else EXIT_BAD_INPUT
+
+
+def report(error: BaseException) -> None:
+    print(f"replay-run: error: {one_line(error)}", file=sys.stderr)
+
+
+@contextmanager
+def reported_as_one_line() -> Iterator[None]:
+    """Run the CLI so that failures print one line and exit non-zero.
+
+    Setting ``HYDRA_FULL_ERROR=1`` yourself keeps the full traceback for debugging.
+    """
+    if os.environ.get(TRACEBACK_ENV) == "1":
+        yield
+        return
+    os.environ[TRACEBACK_ENV] = "1"  # let Hydra re-raise instead of printing its own report
+    os.environ[ONE_LINE_ENV] = "1"
+    try:
+        yield
+    except Exception as error:
+        report(error)
+        sys.exit(exit_code(error))
+    finally:
+        os.environ.pop(TRACEBACK_ENV, None)
+        os.environ.pop(ONE_LINE_ENV, None)

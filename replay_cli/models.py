@@ -1,0 +1,64 @@
+"""Models with a named ``features`` block and a ``classifier`` head.
+
+Feature-based storage policies (herding, closest_to_center) read the ``features`` output, so every
+model here exposes that layer name.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from torch import nn
+
+
+class MLP(nn.Module):
+    """Flatten, hidden ReLU layers (``features``), linear ``classifier``."""
+
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        num_classes: int,
+        hidden_sizes: Sequence[int] = (256,),
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = math.prod(input_shape)
+        for hidden in hidden_sizes:
+            layers += [nn.Linear(width, hidden), nn.ReLU()]
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            width = hidden
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Linear(width, num_classes)
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+
+class CNN(nn.Module):
+    """Two conv blocks pooled to 4x4, then a hidden layer: works for 8x8 up to 32x32 inputs."""
+
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        num_classes: int,
+        channels: Sequence[int] = (32, 64),
+        hidden_size: int = 128,
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        layers: list[nn.Module] = []
+        in_channels = input_shape[0]
+        for out_channels in channels:
+            layers += [nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1), nn.ReLU()]
+            in_channels = out_channels
+        layers += [nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(in_channels * 16, hidden_size), nn.ReLU()]
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Linear(hidden_size, num_classes)
+
+    def forward(self, x):
+        return self.classifier(self.features(x))

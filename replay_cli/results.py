@@ -1,0 +1,154 @@
+"""The run's results as data: one :class:`RunResults` grows step by step and every view (results.json,
+console, W&B) reads it. results.json is rewritten atomically after each step, so a crash or a kill
+never leaves a half-written file and never loses finished experiences.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import platform
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from replay_cli import metrics
+
+RESULTS_FILE = "results.json"
+
+
+@dataclass
+class RunResults:
+    config: dict[str, Any]
+    n_experiences: int  # test experiences: the columns of the accuracy matrix
+    n_steps: int  # training steps: its rows once the run completes (1 for joint training)
+    benchmark: dict[str, Any] = field(default_factory=dict)
+    status: str = "running"
+    error: str | None = None
+    accuracy_matrix: list[list[float]] = field(default_factory=list)
+    seen_experiences: list[int] = field(default_factory=list)
+    stream_accuracy: list[float | None] = field(default_factory=list)
+    buffer_composition: list[dict[str, Any]] = field(default_factory=list)
+    train_seconds: list[float] = field(default_factory=list)
+    eval_seconds: list[float] = field(default_factory=list)
+    started_at: float = field(default_factory=time.time)
+    finished_at: float | None = None
+
+    def add_step(
+        self,
+        row: list[float],
+        seen: int,
+        stream_accuracy: float | None,
+        composition: dict[str, Any],
+        train_seconds: float,
+        eval_seconds: float,
+    ) -> None:
+        self.accuracy_matrix.append(row)
+        self.seen_experiences.append(seen)
+        self.stream_accuracy.append(stream_accuracy)
+        self.buffer_composition.append({"experience": len(self.accuracy_matrix) - 1, **composition})
+        self.train_seconds.append(train_seconds)
+        self.eval_seconds.append(eval_seconds)
+
+    def finish(self, status: str, error: str | None = None) -> None:
+        self.status, self.error, self.finished_at = status, error, time.time()
+
+    @property
+    def average_accuracy_per_experience(self) -> list[float]:
+        return [
+            metrics.average_accuracy(r, s)
+            for r, s in zip(self.accuracy_matrix, self.seen_experiences, strict=False)
+        ]
+
+    @property
+    def final_average_accuracy(self) -> float | None:
+        averages = self.average_accuracy_per_experience
+        return averages[-1] if averages else None
+
+    def summary(self) -> dict[str, Any]:
+        """The headline numbers, under the names every view uses."""
+        return {
+            "final_average_accuracy": self.final_average_accuracy,
+            "final_stream_accuracy": self.stream_accuracy[-1] if self.stream_accuracy else None,
+            "forgetting": metrics.forgetting(self.accuracy_matrix),
+            "bwt": metrics.backward_transfer(self.accuracy_matrix),
+            "train_seconds": sum(self.train_seconds),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        end = self.finished_at or time.time()
+        return {
+            "status": self.status,
+            "error": self.error,
+            "seed": self.config.get("seed"),
+            "n_experiences": self.n_experiences,
+            "n_steps": self.n_steps,
+            "experiences_done": len(self.accuracy_matrix),
+            "benchmark": self.benchmark,
+            "accuracy_matrix": self.accuracy_matrix,
+            "average_accuracy_per_experience": self.average_accuracy_per_experience,
+            "stream_accuracy": self.stream_accuracy,
+            **self.summary(),
+            "buffer_composition": self.buffer_composition,
+            "timings": {
+                "train_seconds_per_experience": self.train_seconds,
+                "eval_seconds_per_experience": self.eval_seconds,
+                "train_seconds": sum(self.train_seconds),
+                "eval_seconds": sum(self.eval_seconds),
+                "wall_seconds": end - self.started_at,
+            },
+            "versions": versions(),
+            "config": self.config,
+        }
+
+
+class ResultsSink(Protocol):
+    """A view of the results, told after every step and once at the end."""
+
+    def experience_done(self, results: RunResults) -> None: ...
+
+    def run_ended(self, results: RunResults) -> None: ...
+
+
+class ResultsFile:
+    """results.json in the run directory, always complete on disk."""
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / RESULTS_FILE
+
+    def experience_done(self, results: RunResults) -> None:
+        write_json_atomic(self.path, results.to_dict())
+
+    run_ended = experience_done
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write to a temporary file beside ``path``, then rename: readers never see a partial file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle, indent=2)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@functools.cache
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python": platform.python_version()}
+    for package in ("replay-cli", "avalanche-lib", "torch", "hydra-core", "wandb"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = "not installed"
+    return found

@@ -1,0 +1,178 @@
+"""Check a composed config before anything is built, so bad input fails in milliseconds.
+
+Each rule pairs a key with a predicate and the human description of what is allowed; the first
+broken rule becomes a :class:`ConfigError` naming the key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from replay_cli.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Rule:
+    allowed: str
+    accepts: Callable[[Any], bool]
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def integer(minimum: int | None = None, optional: bool = False) -> Rule:
+    text = "an integer" + (f" >= {minimum}" if minimum is not None else "") + (" or null" if optional else "")
+    return Rule(
+        text, lambda v: (optional and v is None) or (_is_int(v) and (minimum is None or v >= minimum))
+    )
+
+
+def number(low: float, high: float, low_open: bool = False, high_open: bool = False) -> Rule:
+    left, right = ("(" if low_open else "["), (")" if high_open else "]")
+
+    def accepts(v: Any) -> bool:
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            return False
+        above = v > low if low_open else v >= low
+        below = v < high if high_open else v <= high
+        return above and below
+
+    return Rule(f"a number in {left}{low}, {high}{right}", accepts)
+
+
+def boolean() -> Rule:
+    return Rule("true or false", lambda v: isinstance(v, bool))
+
+
+def one_of(*choices: Any) -> Rule:
+    shown = ", ".join("null" if c is None else str(c) for c in choices)
+    return Rule(f"one of: {shown}", lambda v: not isinstance(v, bool) and v in choices)
+
+
+def device() -> Rule:
+    import re
+
+    return Rule(
+        "auto, cpu, cuda or cuda:N",
+        lambda v: isinstance(v, str) and re.fullmatch(r"auto|cpu|cuda(:\d+)?", v) is not None,
+    )
+
+
+def int_list(minimum: int) -> Rule:
+    return Rule(
+        f"a list of integers >= {minimum}",
+        lambda v: isinstance(v, list) and all(_is_int(x) and x >= minimum for x in v),
+    )
+
+
+RULES: dict[str, Rule] = {
+    "mem_size": integer(minimum=1),
+    "batch_size": integer(minimum=1),
+    "batch_size_mem": integer(minimum=1),
+    "task_balanced_dataloader": boolean(),
+    "seed": integer(minimum=0),
+    "print_config": boolean(),
+    "progress": boolean(),
+    "strategy.replay": boolean(),
+    "strategy.whole_stream": boolean(),
+    "strategy.optimizer": one_of("sgd", "adam"),
+    "strategy.lr": number(0, 10, low_open=True),
+    "strategy.momentum": number(0, 1, high_open=True),
+    "strategy.weight_decay": number(0, 1),
+    "strategy.train_epochs": integer(minimum=1),
+    "strategy.train_mb_size": integer(minimum=1),
+    "strategy.eval_mb_size": integer(minimum=1),
+    "strategy.device": device(),
+    "storage.policy.max_size": integer(minimum=1),
+    "storage.policy.adaptive_size": boolean(),
+    "storage.policy.total_num_classes": integer(minimum=1, optional=True),
+    "storage.policy.num_experiences": integer(minimum=1, optional=True),
+    "storage.policy.groupby": one_of("class", "experience", "task", None),
+    "storage.layer_name": Rule("a non-empty layer name", lambda v: isinstance(v, str) and v != ""),
+    "model.hidden_sizes": int_list(minimum=1),
+    "model.channels": int_list(minimum=1),
+    "model.hidden_size": integer(minimum=1),
+    "model.dropout": number(0, 1, high_open=True),
+    "benchmark.n_experiences": integer(minimum=1),
+    "benchmark.test_size": number(0, 1, low_open=True, high_open=True),
+    "benchmark.split_seed": integer(minimum=0),
+}
+
+
+_ABSENT = object()
+
+
+def _lookup(cfg: DictConfig, key: str) -> Any:
+    parent_key, _, leaf = key.rpartition(".")
+    parent = OmegaConf.select(cfg, parent_key) if parent_key else cfg
+    if not isinstance(parent, DictConfig) or leaf not in parent:
+        return _ABSENT
+    value = parent[leaf]
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+
+
+def validate(cfg: DictConfig) -> None:
+    """Raise :class:`ConfigError` for the first value outside what its key allows."""
+    for key, rule in RULES.items():
+        value = _lookup(cfg, key)
+        if value is not _ABSENT and not rule.accepts(value):
+            raise ConfigError(key, value, rule.allowed)
+    _check_consistency(cfg)
+
+
+def _check_consistency(cfg: DictConfig) -> None:
+    if str(cfg.strategy.device).startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                "strategy.device", cfg.strategy.device, "auto or cpu (CUDA is not available here)"
+            )
+    policy = cfg.storage.policy
+    if policy.get("adaptive_size") is False:
+        needed = "total_num_classes" if "total_num_classes" in policy else "num_experiences"
+        if policy.get(needed) is None:
+            raise ConfigError(
+                f"storage.policy.{needed}", None, "an integer >= 1 when storage.policy.adaptive_size=false"
+            )
+    if cfg.strategy.replay and cfg.storage.policy.max_size != cfg.mem_size:
+        raise ConfigError(
+            "storage.policy.max_size",
+            cfg.storage.policy.max_size,
+            "the value of mem_size (set mem_size instead)",
+        )
+
+
+def validate_class_split(class_order: list[int] | None, n_experiences: int, num_classes: int) -> None:
+    """For class-incremental builders: every experience needs at least one class."""
+    if class_order is not None and sorted(class_order) != list(range(num_classes)):
+        raise ConfigError(
+            "benchmark.class_order", list(class_order), f"a permutation of 0..{num_classes - 1} or null"
+        )
+    if n_experiences > num_classes:
+        raise ConfigError("benchmark.n_experiences", n_experiences, f"an integer in [1, {num_classes}]")
+
+
+def validate_against_benchmark(cfg: DictConfig, n_tasks: int) -> None:
+    """Rules that need the built benchmark: still checked before any training."""
+    if cfg.strategy.replay and cfg.task_balanced_dataloader and cfg.batch_size_mem < n_tasks:
+        raise ConfigError(
+            "batch_size_mem",
+            cfg.batch_size_mem,
+            f"an integer >= the number of tasks ({n_tasks}) when task_balanced_dataloader=true",
+        )
+
+
+def validate_feature_layer(cfg: DictConfig, model: Any) -> None:
+    """Feature-based storage policies hook a named layer: name it wrongly and say which exist."""
+    layer = cfg.storage.get("layer_name")
+    if not cfg.strategy.replay or layer is None:
+        return
+    names = [name for name, _ in model.named_modules() if name]
+    if layer not in names:
+        raise ConfigError("storage.layer_name", layer, f"a layer of the model: {', '.join(names)}")

@@ -1,0 +1,39 @@
+"""The installed console script, end to end, as a user types it."""
+
+import json
+import time
+
+from tests.conftest import replay_run, single_run_dir
+
+
+def test_default_command_prints_matrix_and_writes_results(tmp_path):
+    started = time.perf_counter()
+    result = replay_run(cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert time.perf_counter() - started < 60
+    assert "accuracy matrix" in result.stdout
+    assert "final_average_accuracy" in result.stdout
+    assert "mem_size: 500" in result.stdout  # the config tree printed at start
+    run_dir = single_run_dir(tmp_path)
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["status"] == "completed"
+    assert results["final_average_accuracy"] >= 0.85
+    assert (run_dir / ".hydra" / "config.yaml").is_file()
+
+
+def test_class_balanced_500_verbatim(tmp_path):
+    result = replay_run("storage=class_balanced", "mem_size=500", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    results = json.loads((single_run_dir(tmp_path) / "results.json").read_text())
+    assert results["config"]["storage"]["name"] == "class_balanced"
+    assert max(entry["size"] for entry in results["buffer_composition"]) == 500
+
+
+def test_config_tree_can_be_turned_off_and_help_is_fast(tmp_path):
+    quiet = replay_run("print_config=false", "strategy.train_epochs=1", cwd=tmp_path)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "mem_size: 500" not in quiet.stdout
+    started = time.perf_counter()
+    shown = replay_run("--cfg", "job", cwd=tmp_path)
+    assert time.perf_counter() - started < 5
+    assert shown.returncode == 0 and "mem_size: 500" in shown.stdout

@@ -1,0 +1,144 @@
+"""Runs on split_digits in-process: accuracy bounds, results.json content, buffer composition."""
+
+from collections import Counter
+
+import pytest
+
+from replay_cli.benchmarks import load_digits_tensors
+
+RESULT_KEYS = {
+    "config",
+    "accuracy_matrix",
+    "final_average_accuracy",
+    "average_accuracy_per_experience",
+    "forgetting",
+    "bwt",
+    "buffer_composition",
+    "timings",
+    "seed",
+    "versions",
+    "status",
+}
+
+
+def train_class_counts() -> Counter:
+    _, y_train, _, _ = load_digits_tensors(test_size=0.3, split_seed=0)
+    return Counter(str(int(y)) for y in y_train)
+
+
+def test_default_replay_run_learns_and_records_everything(run_in_process):
+    results = run_in_process()
+    assert results.keys() >= RESULT_KEYS
+    assert results["status"] == "completed"
+    matrix = results["accuracy_matrix"]
+    assert len(matrix) == 5 and all(len(row) == 5 for row in matrix)
+    assert all(0.0 <= value <= 1.0 for row in matrix for value in row)
+    # nothing is known about experiences not yet trained on (class-incremental)
+    assert all(matrix[i][j] == 0.0 for i in range(5) for j in range(i + 1, 5))
+    assert results["final_average_accuracy"] >= 0.85
+    assert results["final_average_accuracy"] == pytest.approx(sum(matrix[4]) / 5)
+    assert results["average_accuracy_per_experience"][1] == pytest.approx((matrix[1][0] + matrix[1][1]) / 2)
+    assert 0.0 <= results["forgetting"] <= 0.3
+    assert results["bwt"] <= 0.0
+    assert results["config"]["mem_size"] == 500 and results["seed"] == 0
+    assert len(results["timings"]["train_seconds_per_experience"]) == 5
+    assert {"torch", "avalanche-lib"} <= results["versions"].keys()
+    sizes = [entry["size"] for entry in results["buffer_composition"]]
+    assert sizes[0] == 251  # the first experience has fewer samples than the buffer: all kept
+    assert sizes[1:] == [500, 500, 500, 500]
+
+
+def test_naive_forgets_and_joint_is_the_upper_bound(run_in_process, tmp_path):
+    naive = run_in_process("strategy=naive", run_dir=tmp_path / "naive")
+    joint = run_in_process("strategy=joint", run_dir=tmp_path / "joint")
+    assert naive["final_average_accuracy"] <= 0.30
+    assert naive["buffer_composition"][-1]["size"] == 0
+    assert joint["final_average_accuracy"] >= 0.90
+    assert len(joint["accuracy_matrix"]) == 1  # one training step over all experiences
+    assert joint["forgetting"] is None
+
+
+def test_cumulative_keeps_old_experiences(run_in_process):
+    results = run_in_process("strategy=cumulative")
+    assert results["final_average_accuracy"] >= 0.85
+    assert len(results["accuracy_matrix"]) == 5
+
+
+def test_class_balanced_500_never_exceeds_and_stays_balanced(run_in_process):
+    available = train_class_counts()
+    results = run_in_process("storage=class_balanced", "mem_size=500")
+    for step, entry in enumerate(results["buffer_composition"]):
+        per_class = entry["per_class"]
+        assert entry["size"] == sum(per_class.values()) <= 500
+        assert set(per_class) == {str(c) for c in range(2 * step + 2)}
+        share = 500 // len(per_class)
+        for label, count in per_class.items():
+            assert count >= min(share, available[label]), (step, label)
+        capped = [count for label, count in per_class.items() if count < available[label]]
+        assert not capped or max(capped) - min(capped) <= 1, (step, per_class)
+
+
+@pytest.mark.parametrize("storage", ["class_balanced", "herding", "closest_to_center", "random"])
+def test_per_class_policies_split_the_buffer_evenly(run_in_process, storage, tmp_path):
+    results = run_in_process(f"storage={storage}", "mem_size=100", run_dir=tmp_path / storage)
+    for step, entry in enumerate(results["buffer_composition"]):
+        counts = list(entry["per_class"].values())
+        assert len(counts) == 2 * step + 2
+        assert entry["size"] == sum(counts) == 100
+        assert max(counts) - min(counts) <= 1, (step, entry["per_class"])
+        assert entry["per_task"] == {"0": 100}
+
+
+def test_experience_balanced_splits_the_buffer_per_experience(run_in_process):
+    results = run_in_process("storage=experience_balanced", "mem_size=100")
+    for step, entry in enumerate(results["buffer_composition"]):
+        counts = list(entry["per_experience"].values())
+        assert sorted(entry["per_experience"]) == [str(e) for e in range(step + 1)]
+        assert sum(counts) == 100 and max(counts) - min(counts) <= 1
+
+
+def test_reservoir_keeps_a_uniform_sample_of_the_stream(run_in_process):
+    results = run_in_process("storage=reservoir", "mem_size=100")
+    final = results["buffer_composition"][-1]
+    assert final["size"] == 100
+    assert sorted(final["per_experience"]) == ["0", "1", "2", "3", "4"]
+    # every experience has ~250 samples, so each should hold roughly a fifth of the buffer
+    assert all(5 <= count <= 40 for count in final["per_experience"].values()), final
+
+
+def test_same_seed_same_numbers_other_seed_other_numbers(run_in_process, tmp_path):
+    first = run_in_process("storage=reservoir", "mem_size=100", run_dir=tmp_path / "a")
+    again = run_in_process("storage=reservoir", "mem_size=100", run_dir=tmp_path / "b")
+    other = run_in_process("storage=reservoir", "mem_size=100", "seed=1", run_dir=tmp_path / "c")
+    assert first["accuracy_matrix"] == again["accuracy_matrix"]
+    assert first["buffer_composition"] == again["buffer_composition"]
+    assert first["accuracy_matrix"] != other["accuracy_matrix"]
+
+
+def test_cnn_model_trains(run_in_process):
+    results = run_in_process("model=cnn", "strategy.train_epochs=1", "mem_size=100")
+    assert results["status"] == "completed"
+    assert results["final_average_accuracy"] > 0.2
+
+
+def test_a_failing_step_keeps_the_finished_ones(run_in_process, monkeypatch, tmp_path):
+    import json
+
+    from replay_cli import metrics
+    from replay_cli.errors import RunFailed
+
+    real_row, calls = metrics.accuracy_row, []
+
+    def fail_on_third(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("injected failure")
+        return real_row(*args, **kwargs)
+
+    monkeypatch.setattr(metrics, "accuracy_row", fail_on_third)
+    with pytest.raises(RunFailed, match=r"after 2 of 5 steps .*injected failure"):
+        run_in_process("mem_size=100")
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["status"] == "failed"
+    assert "injected failure" in results["error"]
+    assert len(results["accuracy_matrix"]) == 2 and len(results["buffer_composition"]) == 2

@@ -1,0 +1,59 @@
+"""replay-run computes exactly what a plain, hand-written Avalanche script computes."""
+
+import random
+
+import numpy as np
+import torch
+from avalanche.benchmarks.scenarios.supervised import class_incremental_benchmark
+from avalanche.benchmarks.utils import _make_taskaware_tensor_classification_dataset as tensor_dataset
+from avalanche.evaluation.metrics import accuracy_metrics
+from avalanche.training import Naive
+from avalanche.training.plugins import EvaluationPlugin, ReplayPlugin
+from avalanche.training.storage_policy import ExperienceBalancedBuffer
+from torch import nn
+
+from replay_cli.benchmarks import load_digits_tensors
+from replay_cli.metrics import accuracy_row
+
+
+def plain_avalanche_accuracy_matrix(seed: int) -> list[list[float]]:
+    x_train, y_train, x_test, y_test = load_digits_tensors(test_size=0.3, split_seed=0)
+    benchmark = class_incremental_benchmark(
+        {"train": tensor_dataset(x_train, y_train), "test": tensor_dataset(x_test, y_test)},
+        class_order=list(range(10)),
+        num_experiences=5,
+    )
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 10))
+    strategy = Naive(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.0),
+        criterion=nn.CrossEntropyLoss(),
+        train_mb_size=32,
+        train_epochs=5,
+        eval_mb_size=256,
+        device="cpu",
+        plugins=[
+            ReplayPlugin(
+                mem_size=500,
+                batch_size=32,
+                batch_size_mem=32,
+                storage_policy=ExperienceBalancedBuffer(max_size=500, adaptive_size=True),
+            )
+        ],
+        evaluator=EvaluationPlugin(accuracy_metrics(experience=True, stream=True), loggers=[]),
+    )
+    matrix = []
+    for experience in benchmark.train_stream:
+        strategy.train(experience)
+        matrix.append(accuracy_row(strategy.eval(benchmark.test_stream), 5))
+    return matrix
+
+
+def test_default_config_matches_a_hand_written_avalanche_script(run_in_process):
+    ours = run_in_process("strategy.device=cpu")
+    plain = plain_avalanche_accuracy_matrix(seed=0)
+    assert ours["accuracy_matrix"] == plain
+    assert ours["final_average_accuracy"] == sum(plain[-1]) / 5
