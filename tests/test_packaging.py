@@ -23,7 +23,8 @@ def test_wheel_ships_conf_and_composes_from_it(tmp_path):
         [
             sys.executable,
             "-c",
-            "import sys; sys.argv=['replay-run', '--cfg', 'job']; from replay_cli.cli import main; main()",
+            "import sys; sys.argv = ['replay-run', '--cfg', 'job']; "
+            "from replay_cli.cli import config_dir, main; print('conf at', config_dir()); main()",
         ],
         cwd=tmp_path,
         env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"},
