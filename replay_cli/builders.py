@@ -70,6 +70,18 @@ def build_replay_plugin(cfg: DictConfig, model: Any) -> Any:
     )
 
 
+def build_loggers(cfg: DictConfig, run_dir: Any) -> list[Any]:
+    """The logger group's sink (W&B), or none for ``logger=none``."""
+    from hydra.utils import instantiate
+
+    if not cfg.get("logger"):
+        return []
+    run_config = OmegaConf.to_container(cfg, resolve=True)
+    return [
+        instantiate(cfg.logger, run_dir=run_dir, run_config=run_config, _recursive_=False, _convert_="all")
+    ]
+
+
 def build_strategy(cfg: DictConfig, model: Any, plugins: list[Any]) -> Any:
     """The Avalanche strategy named by ``strategy.avalanche_class``, evaluated per experience."""
     import torch

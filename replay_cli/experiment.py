@@ -79,7 +79,12 @@ def _run(cfg: DictConfig, run_dir: Path, extra_sinks: Sequence[ResultsSink]) -> 
             "classes_per_experience": benchmark.classes_per_experience(),
         },
     )
-    sinks: list[ResultsSink] = [ResultsFile(run_dir), ConsoleSummary(), *extra_sinks]
+    sinks: list[ResultsSink] = [
+        ResultsFile(run_dir),
+        ConsoleSummary(),
+        *builders.build_loggers(cfg, run_dir),
+        *extra_sinks,
+    ]
     try:
         for index, training_data in enumerate(steps):
             started = time.perf_counter()

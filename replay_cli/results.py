@@ -68,6 +68,26 @@ class RunResults:
         averages = self.average_accuracy_per_experience
         return averages[-1] if averages else None
 
+    def step_metrics(self, step: int) -> dict[str, float]:
+        """The flat record of one training step, under the names every per-step view logs:
+        ``accuracy/exp_<j>`` (column j of the matrix), ``buffer/class_<c>``, ``buffer/experience_<e>``,
+        ``buffer/task_<t>``, plus averages, forgetting and BWT so far."""
+        matrix = self.accuracy_matrix[: step + 1]
+        record: dict[str, Any] = {
+            "experience": step,
+            "average_accuracy": self.average_accuracy_per_experience[step],
+            "stream_accuracy": self.stream_accuracy[step],
+            "forgetting": metrics.forgetting(matrix),
+            "bwt": metrics.backward_transfer(matrix),
+            "train_seconds": self.train_seconds[step],
+        }
+        record.update({f"accuracy/exp_{j}": value for j, value in enumerate(self.accuracy_matrix[step])})
+        composition = self.buffer_composition[step]
+        record["buffer/size"] = composition["size"]
+        for kind in ("class", "experience", "task"):
+            record.update({f"buffer/{kind}_{key}": n for key, n in composition[f"per_{kind}"].items()})
+        return {key: value for key, value in record.items() if value is not None}
+
     def summary(self) -> dict[str, Any]:
         """The headline numbers, under the names every view uses."""
         return {

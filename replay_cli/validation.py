@@ -98,6 +98,11 @@ RULES: dict[str, Rule] = {
     "model.channels": int_list(minimum=1),
     "model.hidden_size": integer(minimum=1),
     "model.dropout": number(0, 1, high_open=True),
+    "logger.mode": one_of("auto", "online", "offline", "disabled"),
+    "logger.init_timeout": number(1, 600),
+    "logger.tags": Rule(
+        "a list of strings", lambda v: isinstance(v, list) and all(isinstance(t, str) for t in v)
+    ),
     "benchmark.n_experiences": integer(minimum=1),
     "benchmark.test_size": number(0, 1, low_open=True, high_open=True),
     "benchmark.split_seed": integer(minimum=0),

@@ -18,8 +18,12 @@ REPLAY_RUN = str(Path(sys.executable).parent / "replay-run")
 
 
 def compose_config(*overrides: str) -> DictConfig:
+    """The config as replay-run composes it; quiet, and without W&B unless a test asks for a logger."""
+    quiet = ["print_config=false", "progress=false"]
+    if not any(o.startswith("logger") for o in overrides):
+        quiet.append("logger=none")
     with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        return compose("config", overrides=["print_config=false", "progress=false", *overrides])
+        return compose("config", overrides=[*quiet, *overrides])
 
 
 @pytest.fixture
@@ -39,11 +43,14 @@ def run_in_process(tmp_path):
 
 
 def replay_run(
-    *args: str, cwd: Path, env: dict | None = None, timeout: int = 300
+    *args: str, cwd: Path, env: dict | None = None, unset: tuple[str, ...] = (), timeout: int = 300
 ) -> subprocess.CompletedProcess:
-    """The installed ``replay-run`` console script, as a user types it."""
-    inherited = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
-    full_env = {**inherited, "WANDB_MODE": "offline", **(env or {})}
+    """The installed ``replay-run`` console script, as a user types it (W&B offline unless unset)."""
+    dropped = {"HYDRA_FULL_ERROR", *unset}
+    full_env = {k: v for k, v in os.environ.items() if k not in dropped}
+    if "WANDB_MODE" not in unset:
+        full_env["WANDB_MODE"] = "offline"
+    full_env.update(env or {})
     return subprocess.run(
         [REPLAY_RUN, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
     )

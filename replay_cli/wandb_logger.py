@@ -1,0 +1,220 @@
+"""Weights & Biases as a view of the run's results, on wandb's public API.
+
+Avalanche 0.6's own ``WandBLogger`` calls ``wandb.util.generate_id`` and ``wandb.viz``, which current
+wandb no longer has. This logger also never breaks a run: any W&B failure warns once, stops W&B
+logging and leaves results.json and the exit code to training alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import netrc
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+MODES = ("auto", "online", "offline", "disabled")
+FINAL_KEYS = ("final_average_accuracy", "final_stream_accuracy", "forgetting", "bwt", "train_seconds")
+EXIT_CODES = {"completed": 0, "failed": 1, "interrupted": 130}
+
+
+def has_api_key() -> bool:
+    """A W&B key in the environment or in ~/.netrc (where ``wandb login`` puts it); no network."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    try:
+        hosts = netrc.netrc().hosts
+    except (OSError, netrc.NetrcParseError):
+        return False
+    return any("wandb" in host for host in hosts)
+
+
+def resolve_mode(mode: str) -> str:
+    """``auto``: WANDB_MODE when set, else online with a key, else offline (sync later)."""
+    if mode != "auto":
+        return mode
+    return os.environ.get("WANDB_MODE") or ("online" if has_api_key() else "offline")
+
+
+def sweep_group() -> str | None:
+    """In a Hydra multirun, the sweep directory names the group, so one sweep's jobs sit together."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    return HydraConfig.get().sweep.dir.replace(os.sep, "/").removeprefix("outputs/")
+
+
+def run_name(config: dict[str, Any]) -> str:
+    """Readable and unique within a sweep cell: ``class_balanced-m500-s0``, ``naive-s1``."""
+    if config["strategy"]["replay"]:
+        return f"{config['storage']['name']}-m{config['mem_size']}-s{config['seed']}"
+    return f"{config['strategy']['name']}-s{config['seed']}"
+
+
+def flat_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The resolved config flattened to dotted keys, plus the group choices as plain columns
+    (``storage``, ``strategy``, ``benchmark``, ``model``) so the runs table can filter and group."""
+    flat: dict[str, Any] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{prefix}{key}.")
+        else:
+            flat[prefix[:-1]] = node
+
+    walk(config, "")
+    for group in ("benchmark", "model", "strategy", "storage"):
+        flat[group] = config[group]["name"]
+    return flat
+
+
+class WandbLogger:
+    """A results sink: one W&B run per replay-run job, one history row per training experience."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        run_config: dict[str, Any],
+        project: str = "replay-cli",
+        entity: str | None = None,
+        group: str | None = None,
+        job_type: str = "train",
+        tags: Sequence[str] = (),
+        name: str | None = None,
+        mode: str = "auto",
+        dir: str | None = None,
+        init_timeout: float = 30,
+    ):
+        self.run: Any = None
+        self.mode = resolve_mode(mode)
+        self.directory = Path(dir) if dir else Path(run_dir)
+        self._call(
+            "start",
+            lambda: self._start(run_config, project, entity, group, job_type, list(tags), name, init_timeout),
+        )
+
+    def _start(
+        self,
+        config: dict[str, Any],
+        project: str,
+        entity: str | None,
+        group: str | None,
+        job_type: str,
+        tags: list[str],
+        name: str | None,
+        init_timeout: float,
+    ) -> None:
+        import wandb
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        automatic_tags = [config[g]["name"] for g in ("benchmark", "strategy", "model")]
+        if config["strategy"]["replay"]:
+            automatic_tags.append(config["storage"]["name"])
+        self.run = wandb.init(
+            project=project,
+            entity=entity,
+            group=group or sweep_group(),
+            job_type=job_type,
+            tags=list(dict.fromkeys(automatic_tags + tags)),
+            name=name or run_name(config),
+            mode=self.mode,
+            dir=str(self.directory),
+            config=flat_config(config),
+            reinit="finish_previous",
+            settings=wandb.Settings(init_timeout=init_timeout, silent=True, console="off"),
+        )
+        self.run.define_metric("experience")
+        self.run.define_metric("*", step_metric="experience")
+        if self.mode == "offline":
+            print(
+                f"W&B offline: upload this run later with `wandb sync {self.run.dir.removesuffix('/files')}`",
+                file=sys.stderr,
+            )
+
+    def experience_done(self, results: Any) -> None:
+        self._call("log", lambda: self._log_step(results))
+
+    def _log_step(self, results: Any) -> None:
+        import wandb
+
+        from replay_cli.figures import buffer_stacked_bars
+
+        step = len(results.accuracy_matrix) - 1
+        rows = [
+            [entry["experience"], int(label), count]
+            for entry in results.buffer_composition
+            for label, count in entry["per_class"].items()
+        ]
+        figure = buffer_stacked_bars(results.buffer_composition)
+        self.run.log(
+            {
+                **results.step_metrics(step),
+                "buffer/composition": wandb.Table(columns=["experience", "class", "count"], data=rows),
+                "buffer/composition_chart": wandb.Image(figure),
+            }
+        )
+        _close(figure)
+
+    def run_ended(self, results: Any) -> None:
+        self._call("finish", lambda: self._finish(results))
+
+    def _finish(self, results: Any) -> None:
+        import wandb
+
+        from replay_cli.figures import accuracy_heatmap
+
+        summary = results.summary()
+        for key in FINAL_KEYS:
+            if summary.get(key) is not None:
+                self.run.summary[key] = summary[key]
+        config = results.config
+        self.run.summary.update(
+            {"mem_size": config["mem_size"], "storage": config["storage"]["name"], "status": results.status}
+        )
+        if results.accuracy_matrix:
+            columns = ["after_step"] + [f"exp_{j}" for j in range(results.n_experiences)]
+            table = [[i, *row] for i, row in enumerate(results.accuracy_matrix)]
+            figure = accuracy_heatmap(results.accuracy_matrix)
+            self.run.log(
+                {
+                    "experience": len(results.accuracy_matrix) - 1,
+                    "accuracy_matrix": wandb.Table(columns=columns, data=table),
+                    "accuracy_matrix_heatmap": wandb.Image(figure),
+                }
+            )
+            _close(figure)
+        self.run.finish(exit_code=EXIT_CODES.get(results.status, 1))
+        self.run = None
+
+    def _call(self, what: str, action: Callable[[], None]) -> None:
+        """Run a W&B action; the first failure warns once and turns W&B logging off for this run."""
+        if what != "start" and self.run is None:
+            return
+        try:
+            action()
+        except Exception as error:  # W&B must never break a run
+            from replay_cli.errors import one_line
+
+            print(
+                f"replay-run: warning: W&B {what} failed ({type(error).__name__}: {one_line(error)}); "
+                "W&B logging is off for this run, local results are unaffected",
+                file=sys.stderr,
+            )
+            self._abandon()
+
+    def _abandon(self) -> None:
+        run, self.run = self.run, None
+        if run is not None:
+            with contextlib.suppress(Exception):
+                run.finish(exit_code=1)
+
+
+def _close(figure: Any) -> None:
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)

@@ -1,0 +1,128 @@
+"""W&B is a view of results.json: read the offline run file back and compare."""
+
+import json
+
+import pytest
+
+from tests.conftest import replay_run, single_run_dir
+from tests.wandb_records import offline_runs
+
+
+@pytest.fixture(scope="module")
+def logged_run(tmp_path_factory):
+    cwd = tmp_path_factory.mktemp("wandb")
+    result = replay_run(
+        "storage=class_balanced", "mem_size=200", "logger.group=study-1", "logger.tags=[paper]", cwd=cwd
+    )
+    assert result.returncode == 0, result.stderr
+    run_dir = single_run_dir(cwd)
+    runs = offline_runs(run_dir / "wandb")
+    assert len(runs) == 1
+    return json.loads((run_dir / "results.json").read_text()), runs[0], result
+
+
+def test_run_identity_and_config_columns(logged_run):
+    _, run, _ = logged_run
+    assert run.name == "class_balanced-m200-s0"
+    assert run.group == "study-1"
+    assert run.job_type == "train"
+    assert set(run.tags) == {"split_digits", "replay", "mlp", "class_balanced", "paper"}
+    assert run.config["mem_size"] == 200
+    assert run.config["storage"] == "class_balanced"
+    assert run.config["strategy.lr"] == 0.1
+    assert run.exit_code == 0
+
+
+def test_one_history_row_per_experience_equal_to_results(logged_run):
+    results, run, _ = logged_run
+    rows = [row for row in run.history if "accuracy/exp_0" in row]
+    assert [row["experience"] for row in rows] == [0, 1, 2, 3, 4]
+    for step, row in enumerate(rows):
+        for j in range(5):
+            assert row[f"accuracy/exp_{j}"] == pytest.approx(results["accuracy_matrix"][step][j])
+        assert row["average_accuracy"] == pytest.approx(results["average_accuracy_per_experience"][step])
+        assert row["stream_accuracy"] == pytest.approx(results["stream_accuracy"][step])
+        composition = results["buffer_composition"][step]
+        assert row["buffer/size"] == composition["size"]
+        for kind in ("class", "experience", "task"):
+            logged = {k.split("_", 1)[1]: v for k, v in row.items() if k.startswith(f"buffer/{kind}_")}
+            assert logged == composition[f"per_{kind}"]
+        assert row["buffer/composition/_type"] == "table-file"
+        assert row["buffer/composition/nrows"] == sum(
+            len(c["per_class"]) for c in results["buffer_composition"][: step + 1]
+        )
+        assert row["buffer/composition_chart/_type"] == "image-file"
+    assert rows[-1]["forgetting"] == pytest.approx(results["forgetting"])
+    assert rows[-1]["bwt"] == pytest.approx(results["bwt"])
+
+
+def test_summary_holds_the_final_metrics_and_matrix(logged_run):
+    results, run, _ = logged_run
+    for key in ("final_average_accuracy", "forgetting", "bwt"):
+        assert run.summary[key] == pytest.approx(results[key])
+    assert run.summary["mem_size"] == 200 and run.summary["storage"] == "class_balanced"
+    assert run.summary["status"] == "completed"
+    assert run.summary["accuracy_matrix/_type"] == "table-file"
+    assert run.summary["accuracy_matrix/nrows"] == 5
+    assert run.summary["accuracy_matrix_heatmap/_type"] == "image-file"
+
+
+def test_offline_run_says_how_to_sync(logged_run):
+    _, _, result = logged_run
+    assert "wandb sync" in result.stderr
+
+
+def test_no_key_no_network_still_completes(tmp_path):
+    env = {"HOME": str(tmp_path), "NETRC": str(tmp_path / "none"), "WANDB_BASE_URL": "http://127.0.0.1:9"}
+    unset = ("WANDB_API_KEY", "WANDB_MODE")
+    result = replay_run("strategy.train_epochs=1", "print_config=false", cwd=tmp_path, env=env, unset=unset)
+    assert result.returncode == 0, result.stderr
+    assert "W&B offline: upload this run later with `wandb sync" in result.stderr
+    run_dir = single_run_dir(tmp_path)
+    assert json.loads((run_dir / "results.json").read_text())["status"] == "completed"
+    assert offline_runs(run_dir / "wandb")
+
+
+def test_logger_none_logs_nothing(tmp_path):
+    result = replay_run("logger=none", "strategy.train_epochs=1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert not list(tmp_path.rglob("wandb"))
+    assert "wandb" not in result.stderr.lower()
+
+
+def test_failing_run_finishes_wandb_as_failed_and_keeps_results(run_in_process, monkeypatch, tmp_path):
+    from replay_cli import metrics
+    from replay_cli.errors import RunFailed
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    real_row, calls = metrics.accuracy_row, []
+
+    def fail_after_two(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("injected failure")
+        return real_row(*args, **kwargs)
+
+    monkeypatch.setattr(metrics, "accuracy_row", fail_after_two)
+    with pytest.raises(RunFailed):
+        run_in_process("logger=wandb", "mem_size=100")
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["status"] == "failed" and len(results["accuracy_matrix"]) == 2
+    (run,) = offline_runs(tmp_path / "run" / "wandb")
+    assert run.exit_code == 1
+    assert run.summary["status"] == "failed"
+    assert [row["experience"] for row in run.history if "accuracy/exp_0" in row] == [0, 1]
+
+
+def test_a_broken_wandb_warns_once_and_the_run_goes_on(run_in_process, monkeypatch, capsys):
+    import wandb
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("entity nobody-here not found\nsecond line")
+
+    monkeypatch.setattr(wandb, "init", refuse)
+    results = run_in_process("logger=wandb", "logger.mode=online", "strategy.train_epochs=1")
+    assert results["status"] == "completed"
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "W&B" in line]
+    assert len(warnings) == 1
+    assert "entity nobody-here not found" in warnings[0] and "local results are unaffected" in warnings[0]
