@@ -1,0 +1,73 @@
+"""One table per sweep: at the end of every multirun, ``sweep_summary.csv`` and ``.json`` at the sweep
+root list each job with its overrides, status, final metrics and run directory.
+
+It reads what the jobs left on disk (results.json, .hydra/overrides.yaml), so it works the same for
+every launcher, and a job that died without results still gets a ``failed`` row.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from replay_cli.results import RESULTS_FILE, write_json_atomic
+
+SUMMARY_NAME = "sweep_summary"
+METRICS = ("final_average_accuracy", "final_stream_accuracy", "forgetting", "bwt", "train_seconds")
+COLUMNS = ("job", "overrides", "status", *METRICS, "experiences_done", "error", "run_dir")
+
+failed_jobs_in_last_sweep = 0  # read by the CLI for its exit code; launchers may run jobs elsewhere
+
+
+def _job_number(job_dir: Path) -> tuple[int, str]:
+    return (int(job_dir.name), "") if job_dir.name.isdigit() else (1 << 30, job_dir.name)
+
+
+def job_row(job_dir: Path) -> dict[str, Any]:
+    import yaml
+
+    overrides = yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text()) or []
+    row: dict[str, Any] = {"job": job_dir.name, "overrides": " ".join(overrides), "run_dir": str(job_dir)}
+    results_path = job_dir / RESULTS_FILE
+    if not results_path.is_file():
+        return {**row, "status": "failed", "error": "the job wrote no results.json"}
+    results = json.loads(results_path.read_text())
+    status = results.get("status", "failed")
+    if status == "running":  # the job is gone (killed, preempted) and never said how it ended
+        status = "failed"
+    row.update({key: results.get(key) for key in METRICS})
+    row.update(status=status, error=results.get("error"), experiences_done=results.get("experiences_done"))
+    return row
+
+
+def summarize(sweep_dir: Path) -> list[dict[str, Any]]:
+    job_dirs = sorted(
+        (p.parent.parent for p in Path(sweep_dir).glob("*/.hydra/overrides.yaml")), key=_job_number
+    )
+    return [job_row(job_dir) for job_dir in job_dirs]
+
+
+def write_summary(sweep_dir: Path, rows: list[dict[str, Any]]) -> None:
+    write_json_atomic(Path(sweep_dir) / f"{SUMMARY_NAME}.json", rows)
+    with open(Path(sweep_dir) / f"{SUMMARY_NAME}.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+class SweepSummaryCallback(Callback):
+    """Hydra callback writing the sweep summary once every job of a multirun has returned."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        global failed_jobs_in_last_sweep
+        sweep_dir = Path(config.hydra.sweep.dir)
+        rows = summarize(sweep_dir)
+        write_summary(sweep_dir, rows)
+        failed_jobs_in_last_sweep = sum(row["status"] != "completed" for row in rows)
+        done = len(rows) - failed_jobs_in_last_sweep
+        print(f"sweep: {done}/{len(rows)} jobs completed; summary in {sweep_dir / (SUMMARY_NAME + '.csv')}")

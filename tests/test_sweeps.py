@@ -1,0 +1,122 @@
+"""Multirun sweeps: one directory, one W&B run and one summary row per job, on every launcher."""
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+
+from replay_cli.cli import config_dir, threads_per_job
+from tests.conftest import replay_run
+from tests.wandb_records import offline_runs
+
+TINY = ("strategy.train_epochs=1", "print_config=false", "progress=false")
+
+
+def sweep_dir(cwd: Path) -> Path:
+    (found,) = list((cwd / "outputs" / "multirun").glob("*/*"))
+    return found
+
+
+def summary_rows(sweep: Path) -> list[dict]:
+    rows = json.loads((sweep / "sweep_summary.json").read_text())
+    with open(sweep / "sweep_summary.csv") as handle:
+        assert [row["job"] for row in csv.DictReader(handle)] == [row["job"] for row in rows]
+    return rows
+
+
+@pytest.mark.parametrize("launcher", ["basic", "joblib", "submitit_local"])
+def test_four_job_sweep(launcher, tmp_path):
+    extra = [] if launcher == "basic" else [f"launcher={launcher}"]
+    result = replay_run(
+        "-m", *extra, "storage=reservoir,class_balanced", "mem_size=50,100", *TINY, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    sweep = sweep_dir(tmp_path)
+    job_results = {p.parent.name: json.loads(p.read_text()) for p in sweep.glob("*/results.json")}
+    assert sorted(job_results) == ["0", "1", "2", "3"]
+    assert {(r["config"]["storage"]["name"], r["config"]["mem_size"]) for r in job_results.values()} == {
+        ("reservoir", 50),
+        ("reservoir", 100),
+        ("class_balanced", 50),
+        ("class_balanced", 100),
+    }
+    runs = offline_runs(sweep)
+    assert len(runs) == 4 and len({run.run_id for run in runs}) == 4
+    assert {run.group for run in runs} == {str(sweep.relative_to(tmp_path / "outputs"))}
+    rows = summary_rows(sweep)
+    assert [row["status"] for row in rows] == ["completed"] * 4
+    for row in rows:
+        results = job_results[row["job"]]
+        assert row["final_average_accuracy"] == results["final_average_accuracy"]
+        assert row["forgetting"] == results["forgetting"]
+        assert f"mem_size={results['config']['mem_size']}" in row["overrides"]
+        assert Path(row["run_dir"]).name == row["job"]
+    if launcher == "joblib":
+        assert all(r["config"]["num_threads"] == threads_per_job(-1) for r in job_results.values())
+
+
+def test_a_failing_job_leaves_the_others_and_a_failed_row(tmp_path):
+    result = replay_run("-m", "mem_size=50,-5,100", "logger=none", *TINY, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "mem_size=-5 is invalid: expected an integer >= 1" in result.stderr
+    assert "Traceback" not in result.stderr
+    rows = summary_rows(sweep_dir(tmp_path))
+    assert [row["status"] for row in rows] == ["completed", "failed", "completed"]
+    assert "mem_size=-5" in rows[1]["error"] and rows[1]["final_average_accuracy"] is None
+    assert all(0.0 < rows[i]["final_average_accuracy"] <= 1.0 for i in (0, 2))
+
+
+def test_optuna_preset_runs_three_trials(tmp_path):
+    result = replay_run(
+        "hparams_search=optuna", "hydra.sweeper.n_trials=3", "logger=none", *TINY, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    sweep = sweep_dir(tmp_path)
+    rows = summary_rows(sweep)
+    assert len(rows) == 3 and all(row["status"] == "completed" for row in rows)
+    best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert best["best_value"] == max(row["final_average_accuracy"] for row in rows)
+    assert set(best["best_params"]) == {"strategy.lr", "batch_size", "batch_size_mem", "storage"}
+
+
+def hydra_config(*overrides: str):
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        return compose("config", overrides=list(overrides), return_hydra_config=True)
+
+
+@pytest.mark.parametrize(
+    ("preset", "swept"),
+    [
+        ("storage_vs_memory", {"storage", "mem_size", "seed"}),
+        ("batch_ratio", {"batch_size_mem", "seed"}),
+        ("task_balanced", {"task_balanced_dataloader", "seed"}),
+        ("baselines", {"strategy", "seed"}),
+    ],
+)
+def test_sweep_presets_are_multiruns_over_their_keys(preset, swept):
+    cfg = hydra_config(f"sweep={preset}")
+    assert str(cfg.hydra.mode) == "RunMode.MULTIRUN"
+    assert set(cfg.hydra.sweeper.params) == swept
+
+
+@pytest.mark.parametrize(
+    ("preset", "launcher"),
+    [("joblib", "JoblibLauncher"), ("slurm", "SlurmLauncher"), ("submitit_local", "LocalLauncher")],
+)
+def test_launcher_presets_compose(preset, launcher):
+    cfg = hydra_config(f"launcher={preset}")
+    assert cfg.hydra.launcher._target_.endswith(launcher)
+
+
+def test_slurm_keys_are_overridable():
+    cfg = hydra_config("launcher=slurm", "hydra.launcher.partition=gpu", "hydra.launcher.gpus_per_node=2")
+    assert (cfg.hydra.launcher.partition, cfg.hydra.launcher.gpus_per_node) == ("gpu", 2)
+    assert {"timeout_min", "cpus_per_task", "mem_gb", "array_parallelism"} <= set(cfg.hydra.launcher)
+
+
+def test_threads_per_job_never_oversubscribes(monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert [threads_per_job(n) for n in (-1, 1, 2, 3, 8, 16)] == [1, 8, 4, 2, 1, 1]
