@@ -147,7 +147,7 @@ def _grouping_keys(runs: Sequence[Run], swept: list[str], by: Sequence[str] | No
         if key not in known:
             raise UsageError(f"--by {key} is not a config key of these runs{closest(key, known)}")
     benchmark_keys = [k for k in swept if k.split(".")[0] == BENCHMARK and k not in by]
-    return [*by, *benchmark_keys]
+    return [*benchmark_keys, *by]
 
 
 def _group(runs: Sequence[Run], keys: Sequence[str]) -> list[Group]:

@@ -87,11 +87,12 @@ def _accuracy_vs_mem_size(comparison: Comparison) -> Any:
 
 
 def _draw_lines(axes: Any, groups: Sequence[Group]) -> None:
+    """One line per combination of the keys other than mem_size that differ between these groups."""
+    varying = [k for k in groups[0].key if k != MEM_SIZE and len({str(g.key[k]) for g in groups}) > 1]
     lines: dict[str, list[Group]] = {}
     for group in groups:
-        rest = {k: v for k, v in group.key.items() if k != MEM_SIZE}
-        label = ", ".join(str(v) if k == "storage" else f"{k}={v}" for k, v in rest.items()) or "replay"
-        lines.setdefault(label, []).append(group)
+        parts = [str(group.key[k]) if k == "storage" else f"{k}={group.key[k]}" for k in varying]
+        lines.setdefault(", ".join(parts) or "replay", []).append(group)
     for label, members in lines.items():
         members.sort(key=lambda g: g.value(MEM_SIZE))
         stats = [g.stats[DEFAULT_METRIC] for g in members]
