@@ -16,6 +16,7 @@ from typing import Any
 from replay_cli.compare.comparison import DEFAULT_METRIC, Comparison, Group, Stat
 
 BASELINES = {"naive": "lower bound", "joint": "upper bound"}
+_BOUND_COLORS = {"naive": "tab:red", "joint": "tab:green"}
 MEM_SIZE = "mem_size"
 STRATEGY = "strategy"
 _DPI = 100
@@ -113,9 +114,10 @@ def _draw_bounds(axes: Any, baselines: Sequence[Group]) -> None:
         stat = Stat.of([run.results.get(DEFAULT_METRIC) for run in runs])
         if stat.mean is None:
             continue
-        line = axes.axhline(stat.mean, linestyle="--", label=f"{strategy} ({bound})")
+        color = _BOUND_COLORS[strategy]
+        axes.axhline(stat.mean, linestyle="--", color=color, label=f"{strategy} ({bound})")
         spread = stat.std or 0.0
-        axes.axhspan(stat.mean - spread, stat.mean + spread, color=line.get_color(), alpha=0.15)
+        axes.axhspan(stat.mean - spread, stat.mean + spread, color=color, alpha=0.15)
 
 
 def _grid(n: int) -> tuple[Any, list[Any]]:

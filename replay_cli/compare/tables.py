@@ -107,7 +107,8 @@ def _rich(comparison: Comparison) -> str:
         table.add_row(*row)
     out = io.StringIO()
     terminal = sys.stdout.isatty()
-    console = Console(file=out, width=max(Console().width, 120), force_terminal=terminal, highlight=False)
+    width = Console().width if terminal else 200  # a pipe or file: never wrap a column
+    console = Console(file=out, width=width, force_terminal=terminal, highlight=False)
     console.print(table)
     for line in excluded_lines(comparison):
         console.print(f"excluded from the means: {line}", markup=False)
