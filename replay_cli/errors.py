@@ -119,13 +119,13 @@ def exit_code(error: BaseException) -> int:
     return EXIT_RUN_FAILED if isinstance(error, RunFailed) else EXIT_BAD_INPUT
 
 
-def report(error: BaseException) -> None:
-    print(f"replay-run: error: {one_line(error)}", file=sys.stderr)
+def report(error: BaseException, prog: str = "replay-run") -> None:
+    print(f"{prog}: error: {one_line(error)}", file=sys.stderr)
 
 
 @contextmanager
-def reported_as_one_line() -> Iterator[None]:
-    """Run the CLI so that failures print one line and exit non-zero.
+def reported_as_one_line(prog: str = "replay-run") -> Iterator[None]:
+    """Run the CLI ``prog`` so that failures print one line and exit non-zero.
 
     Setting ``HYDRA_FULL_ERROR=1`` yourself keeps the full traceback for debugging.
     """
@@ -137,7 +137,7 @@ def reported_as_one_line() -> Iterator[None]:
     try:
         yield
     except Exception as error:
-        report(error)
+        report(error, prog)
         sys.exit(exit_code(error))
     finally:
         os.environ.pop(TRACEBACK_ENV, None)

@@ -46,14 +46,101 @@ def replay_run(
     *args: str, cwd: Path, env: dict | None = None, unset: tuple[str, ...] = (), timeout: int = 300
 ) -> subprocess.CompletedProcess:
     """The installed ``replay-run`` console script, as a user types it (W&B offline unless unset)."""
+    return _command([REPLAY_RUN, *args], cwd, env, timeout, unset)
+
+
+def replay_compare(
+    *args: str, cwd: Path, env: dict | None = None, timeout: int = 120
+) -> subprocess.CompletedProcess:
+    """``replay-compare`` as a user types it. ``python -m`` runs the console script's entry point from the
+    code under test, also where the installed scripts come from another checkout."""
+    return _command([sys.executable, "-m", "replay_cli.compare", *args], cwd, env, timeout)
+
+
+def _command(
+    argv: list[str], cwd: Path, env: dict | None, timeout: int, unset: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess:
     dropped = {"HYDRA_FULL_ERROR", *unset}
     full_env = {k: v for k, v in os.environ.items() if k not in dropped}
     if "WANDB_MODE" not in unset:
         full_env["WANDB_MODE"] = "offline"
     full_env.update(env or {})
-    return subprocess.run(
-        [REPLAY_RUN, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
+    return subprocess.run(argv, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+SMALL_SWEEP = (
+    "storage=reservoir,class_balanced",
+    "mem_size=100,200",
+    "seed=0,1",
+    "strategy.train_epochs=1",
+    "print_config=false",
+    "progress=false",
+)
+
+
+@pytest.fixture(scope="session")
+def small_sweep(tmp_path_factory) -> Path:
+    """2 storage policies x 2 memory sizes x 2 seeds, one epoch each: one process, about 20 s."""
+    root = tmp_path_factory.mktemp("sweep")
+    result = replay_run("-m", *SMALL_SWEEP, cwd=root)
+    assert result.returncode == 0, result.stderr
+    (sweep,) = root.glob("outputs/multirun/*/*")
+    return sweep
+
+
+@pytest.fixture(scope="session")
+def compared_sweep(small_sweep) -> tuple[Path, dict]:
+    """``replay-compare <sweep> --format json`` run once: the sweep and the printed comparison."""
+    result = replay_compare(str(small_sweep), "--format", "json", cwd=small_sweep.parent)
+    assert result.returncode == 0, result.stderr
+    return small_sweep, json.loads(result.stdout)
+
+
+def fake_run(
+    run_dir: Path,
+    matrix: list[list[float]],
+    *,
+    storage: str = "reservoir",
+    mem_size: int = 100,
+    seed: int = 0,
+    strategy: str = "replay",
+    benchmark: str = "split_digits",
+    status: str = "completed",
+    overrides: list[str] | None = None,
+    extra: dict | None = None,
+) -> Path:
+    """A run directory as replay-run leaves it, written by the real RunResults, without training."""
+    from replay_cli.results import ResultsFile, RunResults
+
+    config = {
+        "benchmark": {"name": benchmark, "n_experiences": len(matrix[0])},
+        "strategy": {"name": strategy, "lr": 0.1},
+        "storage": {"name": storage, "policy": {"_target_": f"policies.{storage}", "max_size": mem_size}},
+        "mem_size": mem_size,
+        "seed": seed,
+        "print_config": False,
+        **(extra or {}),
+    }
+    results = RunResults(
+        config, n_experiences=len(matrix[0]), n_steps=len(matrix), benchmark={"name": benchmark}
     )
+    for step, row in enumerate(matrix):
+        origins = {str(j): mem_size // (step + 1) for j in range(step + 1)}
+        composition = {
+            "size": mem_size,
+            "per_class": {},
+            "per_experience": origins,
+            "per_task": {"0": mem_size},
+        }
+        seen = len(row) if len(matrix) == 1 else step + 1  # one step: joint training saw everything
+        results.add_step(row, seen, None, composition, 0.5 + seed, 0.1)
+    if status != "running":
+        results.finish(status, error="boom" if status == "failed" else None)
+    ResultsFile(run_dir).run_ended(results)
+    if overrides is not None:
+        (run_dir / ".hydra").mkdir(parents=True, exist_ok=True)
+        (run_dir / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+    return run_dir
 
 
 def single_run_dir(root: Path) -> Path:

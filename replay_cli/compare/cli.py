@@ -1,0 +1,81 @@
+"""The ``replay-compare`` command: argparse, not Hydra, so ``--help`` answers at once and paths and
+globs are typed as in any shell tool."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from replay_cli.compare.comparison import DEFAULT_METRIC, METRICS
+from replay_cli.compare.tables import FORMATS
+from replay_cli.errors import UsageError, reported_as_one_line
+
+PROG = "replay-compare"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments end like every other bad input: one line, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def parser() -> argparse.ArgumentParser:
+    cli = _Parser(
+        prog=PROG,
+        description="Compare runs and sweeps: group runs by the config keys they varied, aggregate over "
+        "seeds, print a table, write figures and an HTML report next to the runs.",
+        epilog="example: replay-compare outputs/multirun/2025-01-31/12-00-00-000000 --format markdown",
+    )
+    cli.add_argument(
+        "paths", nargs="+", metavar="PATH", help="sweep dirs, run dirs, results.json files or globs"
+    )
+    cli.add_argument(
+        "--by",
+        metavar="KEYS",
+        type=_keys,
+        help="comma-separated config keys to group by (default: the swept keys but seed)",
+    )
+    cli.add_argument(
+        "--metric", default=DEFAULT_METRIC, choices=METRICS, help="sort the groups by this metric"
+    )
+    cli.add_argument("--format", default="table", choices=FORMATS, help="what to print (default: table)")
+    cli.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="where to write tables, figures and report.html (default: <sweep>/compare)",
+    )
+    cli.add_argument("--no-figures", action="store_true", help="write only the table files (faster)")
+    return cli
+
+
+def _keys(text: str) -> list[str]:
+    keys = [key.strip() for key in text.split(",") if key.strip()]
+    if not keys:
+        raise argparse.ArgumentTypeError("expected comma-separated config keys, e.g. storage,mem_size")
+    return keys
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    with reported_as_one_line(PROG):
+        run(parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> None:
+    from replay_cli.compare.comparison import compare
+    from replay_cli.compare.files import write_outputs
+    from replay_cli.compare.tables import render
+
+    comparison = compare(args.paths, by=args.by, metric=args.metric)
+    sys.stdout.write(render(comparison, args.format))
+    written = write_outputs(comparison, args.out or comparison.output_dir(), figures=not args.no_figures)
+    shown = written.report or written.tables["markdown"]
+    print(f"{PROG}: wrote {len(written.paths())} files to {written.out_dir} (open {shown})", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

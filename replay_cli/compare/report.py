@@ -1,0 +1,94 @@
+"""One self-contained HTML file: the table and every figure (base64 PNG) inline, no scripts, no
+network, so it opens from disk, attaches to an e-mail and survives the sweep directory moving."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import html
+from collections.abc import Sequence
+from pathlib import Path
+
+from replay_cli.compare import tables
+from replay_cli.compare.comparison import Comparison
+from replay_cli.compare.plots import FigureFile
+
+REPORT_FILE = "report.html"
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; }
+th { background: #f2f2f2; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+figure { margin: 2em 0; }
+figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+.meta { color: #555; }
+"""
+
+
+def write_report(comparison: Comparison, figures: Sequence[FigureFile], path: Path) -> Path:
+    """Write the report to ``path`` and return it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_html(comparison, figures), encoding="utf-8")
+    return path
+
+
+def render_html(comparison: Comparison, figures: Sequence[FigureFile]) -> str:
+    sections = [
+        f'<h1>replay-compare</h1>\n<p class="meta">{_e(tables.title(comparison))}</p>',
+        _meta(comparison),
+        _table("results", tables.headers(comparison), tables.cells(comparison)),
+        _excluded(comparison),
+        *(_figure(figure) for figure in figures),
+    ]
+    body = "\n".join(section for section in sections if section)
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>replay-compare: {_e(', '.join(comparison.benchmarks))}</title>\n"
+        f"<style>{_STYLE}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
+    )
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text))
+
+
+def _meta(comparison: Comparison) -> str:
+    items = {
+        "compared": " ".join(str(root) for root in comparison.roots),
+        "swept keys": ", ".join(comparison.swept) or "none",
+        "grouped by": ", ".join(comparison.key_columns) or "nothing (all runs in one group)",
+        "created": datetime.datetime.now().isoformat(timespec="seconds"),
+    }
+    rows = "".join(f"<li><b>{_e(k)}</b>: {_e(v)}</li>" for k, v in items.items())
+    return f'<ul class="meta">{rows}</ul>'
+
+
+def _table(table_id: str, head: Sequence[str], body: Sequence[Sequence[str]]) -> str:
+    header = "".join(f"<th>{_e(cell)}</th>" for cell in head)
+    rows = "\n".join(
+        "<tr>" + "".join(f"<td{_cls(cell)}>{_e(cell)}</td>" for cell in row) + "</tr>" for row in body
+    )
+    return f'<table id="{table_id}">\n<thead><tr>{header}</tr></thead>\n<tbody>\n{rows}\n</tbody>\n</table>'
+
+
+def _cls(cell: str) -> str:
+    return ' class="num"' if cell[:1].isdigit() or cell[:2] in ("-0", "-1", "n/") else ""
+
+
+def _excluded(comparison: Comparison) -> str:
+    runs = comparison.excluded_runs
+    if not runs:
+        return ""
+    body = [[run.status, str(run.path), run.detail()] for run in runs]
+    return "<h2>Excluded from the means</h2>\n" + _table("excluded", ["status", "run", "detail"], body)
+
+
+def _figure(figure: FigureFile) -> str:
+    data = base64.b64encode(figure.png.read_bytes()).decode("ascii")
+    return (
+        f'<figure id="{figure.name}">\n<img alt="{_e(figure.title)}" src="data:image/png;base64,{data}">\n'
+        f"<figcaption>{_e(figure.title)} (<code>{_e(figure.pdf.name)}</code> beside this report)"
+        "</figcaption>\n</figure>"
+    )

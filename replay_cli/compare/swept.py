@@ -1,0 +1,53 @@
+"""Which config keys a set of runs varied: the columns a comparison groups by.
+
+Changing one option changes many resolved values (``storage=class_balanced`` swaps the whole storage
+node, ``mem_size`` is copied into ``storage.policy.max_size``). The user thinks in the keys they typed,
+so those win: Hydra's recorded overrides first, then top-level keys and group names, then any nested
+value that is not already determined by the keys kept so far.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from replay_cli.compare.runs import Run
+
+SEED = "seed"
+# Keys that change what the terminal shows, never the numbers.
+NOT_COMPARED = frozenset({SEED, "print_config", "progress"})
+
+
+def hashable(value: Any) -> str:
+    """Config values include lists and dicts; compare them by their JSON text."""
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def swept_keys(runs: Sequence[Run]) -> list[str]:
+    """The keys whose values differ between ``runs``, seed excluded, in config order."""
+    views = [run.settings for run in runs if run.config]
+    ordered = list(dict.fromkeys(key for view in views for key in view))
+    differing = [key for key in ordered if key not in NOT_COMPARED and _varies(key, views)]
+    overridden = {key for run in runs for key in (run.overrides or {})}
+    kept = [key for key in differing if key in overridden or "." not in key]
+    for key in sorted((k for k in differing if k not in kept), key=lambda k: k.count(".")):
+        if not _determined_by(key, kept, views):
+            kept.append(key)
+    return [key for key in differing if key in kept]
+
+
+def _varies(key: str, views: Sequence[dict[str, Any]]) -> bool:
+    return len({hashable(view.get(key)) for view in views}) > 1
+
+
+def _determined_by(key: str, kept: Sequence[str], views: Sequence[dict[str, Any]]) -> bool:
+    """True when the kept keys' values fix ``key``'s value in every run (a derived or interpolated key)."""
+    if not kept:
+        return False
+    seen: dict[tuple[str, ...], str] = {}
+    for view in views:
+        known = tuple(hashable(view.get(k)) for k in kept)
+        if seen.setdefault(known, hashable(view.get(key))) != hashable(view.get(key)):
+            return False
+    return True
