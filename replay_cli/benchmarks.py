@@ -1,8 +1,9 @@
 """Benchmarks: each builder returns a :class:`Benchmark`, an Avalanche scenario plus the facts the
 model and the reports need (input shape, classes, tasks), so nothing is typed twice in the config.
 
-Every training sample carries an ``origin_experience`` data attribute; it survives Avalanche's
-subset/concat, which is how the buffer composition per experience of origin is counted exactly.
+Every training sample carries ``origin_experience`` and ``origin_index`` (its position in that
+experience) data attributes; they survive Avalanche's subset/concat, which is how the buffer
+composition per experience of origin is counted exactly and how a checkpointed buffer is rebuilt.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 ORIGIN_ATTRIBUTE = "origin_experience"
+ORIGIN_INDEX_ATTRIBUTE = "origin_index"
 
 
 @dataclass
@@ -82,16 +84,16 @@ def split_digits(
 
 
 def with_origin_experience(scenario: Any) -> Any:
-    """Rebuild ``scenario`` so each training sample knows the experience it came from."""
+    """Rebuild ``scenario`` so each training sample knows where it came from."""
     from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
     from avalanche.benchmarks.scenarios.supervised import with_classes_timeline
     from avalanche.benchmarks.utils.data_attribute import DataAttribute
 
-    tagged = [
-        exp.dataset.__class__(
-            [exp.dataset], data_attributes=[DataAttribute([i] * len(exp.dataset), ORIGIN_ATTRIBUTE)]
-        )
-        for i, exp in enumerate(scenario.train_stream)
-    ]
+    def tag(dataset: Any, experience: int) -> Any:
+        origin = DataAttribute([experience] * len(dataset), ORIGIN_ATTRIBUTE)
+        position = DataAttribute(list(range(len(dataset))), ORIGIN_INDEX_ATTRIBUTE)
+        return dataset.__class__([dataset], data_attributes=[origin, position])
+
+    tagged = [tag(exp.dataset, i) for i, exp in enumerate(scenario.train_stream)]
     test = [exp.dataset for exp in scenario.test_stream]
     return with_classes_timeline(benchmark_from_datasets(train=tagged, test=test))

@@ -70,15 +70,18 @@ def build_replay_plugin(cfg: DictConfig, model: Any) -> Any:
     )
 
 
-def build_loggers(cfg: DictConfig, run_dir: Any) -> list[Any]:
-    """The logger group's sink (W&B), or none for ``logger=none``."""
+def build_loggers(cfg: DictConfig, run_dir: Any, resume_id: str | None = None) -> list[Any]:
+    """The logger group's sink (W&B), or none for ``logger=none``; ``resume_id`` continues a run."""
     from hydra.utils import instantiate
 
     if not cfg.get("logger"):
         return []
     run_config = OmegaConf.to_container(cfg, resolve=True)
+    resume = {"resume_id": resume_id} if resume_id else {}
     return [
-        instantiate(cfg.logger, run_dir=run_dir, run_config=run_config, _recursive_=False, _convert_="all")
+        instantiate(
+            cfg.logger, run_dir=run_dir, run_config=run_config, _recursive_=False, _convert_="all", **resume
+        )
     ]
 
 

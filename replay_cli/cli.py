@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -30,10 +31,19 @@ def config_dir() -> str:
     return str(packaged if packaged.is_dir() else packaged.parent.parent / "conf")
 
 
-def run(cfg: DictConfig, run_dir: Path) -> float | None:
-    """Validate, print the config, train; returns the final average accuracy."""
+def run(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> float | None:
+    """Validate, print the config, train (or resume); returns the final average accuracy."""
+    from replay_cli import resume
     from replay_cli.validation import validate
 
+    checkpoint = None
+    if cfg.resume or resume.unfinished_checkpoint(run_dir):
+        cfg, checkpoint = resume.prepare_resume(cfg, run_dir, overrides)
+        done, total = resume.steps_done(checkpoint)
+        if done == total:
+            print(f"replay-run: {run_dir} already completed all {total} steps; nothing to resume")
+            return checkpoint["results"]["accuracy_matrix"] and _final_average(checkpoint["results"])
+        print(f"replay-run: resuming {run_dir} after step {done} of {total}")
     validate(cfg)
     if cfg.print_config:
         from replay_cli.console import print_config_tree
@@ -45,28 +55,39 @@ def run(cfg: DictConfig, run_dir: Path) -> float | None:
         torch.set_num_threads(cfg.num_threads)
     from replay_cli.experiment import run_experiment
 
-    return run_experiment(cfg, run_dir).final_average_accuracy
+    return run_experiment(cfg, run_dir, checkpoint=checkpoint).final_average_accuracy
+
+
+def _final_average(results: dict) -> float:
+    from replay_cli.results import RunResults
+
+    return RunResults(**results).final_average_accuracy
 
 
 def task(cfg: DictConfig) -> float | None:
     """Hydra's task function. A failing job reports one line, leaves a results.json that says so,
     and lets the other jobs of a sweep go on (returning NaN: no metric for sweepers)."""
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
 
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    hydra_config = HydraConfig.get()
+    run_dir = Path(hydra_config.runtime.output_dir)
     try:
-        return run(cfg, run_dir)
+        return run(cfg, run_dir, list(hydra_config.overrides.task))
+    except errors.RunInterrupted:
+        raise  # stop the whole sweep: the user or the scheduler asked for it
     except Exception as error:
         if not errors.one_line_errors_enabled():
             raise
         errors.report(error)
         _failed_jobs.append(error)
-        _record_failure(run_dir, cfg, error)
+        if hydra_config.mode == RunMode.MULTIRUN:
+            _record_failure(run_dir, cfg, error)  # so that the sweep summary can say why
         return math.nan
 
 
 def _record_failure(run_dir: Path, cfg: DictConfig, error: BaseException) -> None:
-    """A job that failed before training still leaves a results.json saying why."""
+    """A sweep job that failed before training still leaves a results.json saying why."""
     from replay_cli.results import RESULTS_FILE, write_json_atomic
 
     if (run_dir / RESULTS_FILE).exists():
@@ -81,12 +102,24 @@ def _record_failure(run_dir: Path, cfg: DictConfig, error: BaseException) -> Non
     )
 
 
+def _interrupt_on_sigterm() -> None:
+    """SLURM sends SIGTERM before preemption: treat it like Ctrl-C, so results are kept and the run
+    says how to resume (exit status 143)."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise errors.Interruption(128 + signum)
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def main() -> None:
     import hydra
 
-    from replay_cli import sweep_summary
+    from replay_cli import resume, sweep_summary
 
+    _interrupt_on_sigterm()
     with errors.reported_as_one_line():
+        sys.argv = [sys.argv[0], *resume.resume_argv(sys.argv[1:])]
         hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")(task)()
     if _failed_jobs and len(_failed_jobs) == 1 and not sweep_summary.failed_jobs_in_last_sweep:
         sys.exit(errors.exit_code(_failed_jobs[0]))

@@ -34,6 +34,22 @@ class RunFailed(RuntimeError):
     """Training started and broke; the message says where the partial results are."""
 
 
+class Interruption(KeyboardInterrupt):
+    """Raised by the SIGTERM handler, carrying the exit status a signal-killed process would have."""
+
+    def __init__(self, exit_status: int):
+        super().__init__()
+        self.exit_status = exit_status
+
+
+class RunInterrupted(RunFailed):
+    """Ctrl-C or SIGTERM (what SLURM sends before preemption): results kept, resume command printed."""
+
+    def __init__(self, message: str, exit_status: int):
+        super().__init__(message)
+        self.exit_status = exit_status
+
+
 def _show(value: Any) -> str:
     if isinstance(value, str):
         return repr(value) if value == "" or " " in value else value
@@ -57,6 +73,8 @@ def one_line(error: BaseException) -> str:
     ours = _first_of(error, (ConfigError, UsageError))
     if ours is not None:
         return str(ours)
+    if isinstance(error, OSError) and error.filename:
+        return f"cannot write or read {error.filename}: {error.strerror}"
     if isinstance(error, MissingConfigException):
         return _missing_option(error)
     if isinstance(error, OverrideParseException):
@@ -116,6 +134,8 @@ def one_line_errors_enabled() -> bool:
 
 
 def exit_code(error: BaseException) -> int:
+    if isinstance(error, RunInterrupted):
+        return error.exit_status
     return EXIT_RUN_FAILED if isinstance(error, RunFailed) else EXIT_BAD_INPUT
 
 
@@ -136,6 +156,9 @@ def reported_as_one_line(prog: str = "replay-run") -> Iterator[None]:
     os.environ[ONE_LINE_ENV] = "1"
     try:
         yield
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        sys.exit(130)
     except Exception as error:
         report(error, prog)
         sys.exit(exit_code(error))

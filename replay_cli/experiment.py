@@ -14,8 +14,9 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from replay_cli import builders, metrics
+from replay_cli.checkpoint import Checkpointer, restore_training_state
 from replay_cli.console import ConsoleSummary, progress_plugin
-from replay_cli.errors import RunFailed
+from replay_cli.errors import RunFailed, RunInterrupted
 from replay_cli.results import ResultsFile, ResultsSink, RunResults
 from replay_cli.validation import validate_against_benchmark, validate_feature_layer
 
@@ -51,13 +52,21 @@ def avalanche_noise_hidden() -> Iterator[None]:
         warnings.showwarning = show
 
 
-def run_experiment(cfg: DictConfig, run_dir: Path, extra_sinks: Sequence[ResultsSink] = ()) -> RunResults:
-    """Train and evaluate; results.json is complete on disk after every step, whatever happens."""
+def run_experiment(
+    cfg: DictConfig,
+    run_dir: Path,
+    extra_sinks: Sequence[ResultsSink] = (),
+    checkpoint: dict[str, Any] | None = None,
+) -> RunResults:
+    """Train and evaluate; results.json is complete on disk after every step, whatever happens.
+    With ``checkpoint`` (see :mod:`replay_cli.checkpoint`) the run continues after its last saved step."""
     with avalanche_noise_hidden():
-        return _run(cfg, run_dir, extra_sinks)
+        return _run(cfg, Path(run_dir), extra_sinks, checkpoint)
 
 
-def _run(cfg: DictConfig, run_dir: Path, extra_sinks: Sequence[ResultsSink]) -> RunResults:
+def _run(
+    cfg: DictConfig, run_dir: Path, extra_sinks: Sequence[ResultsSink], checkpoint: dict[str, Any] | None
+) -> RunResults:
     seed_everything(cfg.seed)
     benchmark = builders.build_benchmark(cfg)
     validate_against_benchmark(cfg, benchmark.n_tasks)
@@ -68,25 +77,43 @@ def _run(cfg: DictConfig, run_dir: Path, extra_sinks: Sequence[ResultsSink]) -> 
     strategy = builders.build_strategy(cfg, model, plugins)
 
     steps = [list(benchmark.train_stream)] if cfg.strategy.whole_stream else list(benchmark.train_stream)
-    results = RunResults(
-        config=OmegaConf.to_container(cfg, resolve=True),
-        n_experiences=benchmark.n_experiences,
-        n_steps=len(steps),
-        benchmark={
-            "name": benchmark.name,
-            "num_classes": benchmark.num_classes,
-            "n_tasks": benchmark.n_tasks,
-            "classes_per_experience": benchmark.classes_per_experience(),
-        },
+    config = OmegaConf.to_container(cfg, resolve=True)
+    if checkpoint is None:
+        results = RunResults(
+            config=config,
+            n_experiences=benchmark.n_experiences,
+            n_steps=len(steps),
+            benchmark={
+                "name": benchmark.name,
+                "num_classes": benchmark.num_classes,
+                "n_tasks": benchmark.n_tasks,
+                "classes_per_experience": benchmark.classes_per_experience(),
+            },
+        )
+    else:
+        results = RunResults(
+            **{**checkpoint["results"], "status": "running", "error": None, "finished_at": None}
+        )
+        restore_training_state(
+            checkpoint,
+            strategy=strategy,
+            replay=replay,
+            benchmark=benchmark,
+            steps_done=len(results.accuracy_matrix),
+        )
+    loggers = builders.build_loggers(
+        cfg, run_dir, resume_id=checkpoint["wandb_run_id"] if checkpoint else None
     )
     sinks: list[ResultsSink] = [
         ResultsFile(run_dir),
         ConsoleSummary(),
-        *builders.build_loggers(cfg, run_dir),
+        *loggers,
         *extra_sinks,
+        Checkpointer(run_dir, config, strategy, replay, loggers),
     ]
+    start = len(results.accuracy_matrix)
     try:
-        for index, training_data in enumerate(steps):
+        for index, training_data in enumerate(steps[start:], start):
             started = time.perf_counter()
             strategy.train(training_data)
             trained = time.perf_counter()
@@ -101,17 +128,26 @@ def _run(cfg: DictConfig, run_dir: Path, extra_sinks: Sequence[ResultsSink]) -> 
                 eval_seconds=time.perf_counter() - trained,
             )
             _tell(sinks, "experience_done", results)
-    except KeyboardInterrupt:
-        results.finish("interrupted", "interrupted by the user")
+    except KeyboardInterrupt as interruption:
+        done = len(results.accuracy_matrix)
+        results.finish(
+            "interrupted", "interrupted by a signal" if done else "interrupted before the first step"
+        )
         _tell(sinks, "run_ended", results)
-        raise
+        resume = f"; resume with: replay-run resume={run_dir}" if done else ""
+        kept = run_dir / "results.json"
+        raise RunInterrupted(
+            f"interrupted after {done} of {len(steps)} steps; results kept in {kept}{resume}",
+            getattr(interruption, "exit_status", 130),
+        ) from None
     except Exception as error:
         done = len(results.accuracy_matrix)
         results.finish("failed", f"{type(error).__name__}: {error}")
         _tell(sinks, "run_ended", results)
+        resume = f"; resume with: replay-run resume={run_dir}" if done else ""
         raise RunFailed(
             f"training failed after {done} of {len(steps)} steps ({type(error).__name__}: {error}); "
-            f"finished steps kept in {Path(run_dir) / 'results.json'}"
+            f"finished steps kept in {run_dir / 'results.json'}{resume}"
         ) from error
     results.finish("completed")
     _tell(sinks, "run_ended", results)

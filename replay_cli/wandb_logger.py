@@ -89,8 +89,11 @@ class WandbLogger:
         mode: str = "auto",
         dir: str | None = None,
         init_timeout: float = 30,
+        resume_id: str | None = None,
     ):
         self.run: Any = None
+        self.resume_id = resume_id
+        self.logged: set[int] = set()  # training steps this W&B run already has
         self.mode = resolve_mode(mode)
         self.directory = Path(dir) if dir else Path(run_dir)
         self._call(
@@ -126,31 +129,58 @@ class WandbLogger:
             dir=str(self.directory),
             config=flat_config(config),
             reinit="finish_previous",
+            id=self.resume_id,
+            resume="allow" if self.resume_id else None,
             settings=wandb.Settings(init_timeout=init_timeout, silent=True, console="off"),
         )
         self.run.define_metric("experience")
         self.run.define_metric("*", step_metric="experience")
+        if self.resume_id:
+            self.logged = self._steps_already_logged()
         if self.mode == "offline":
             print(
                 f"W&B offline: upload this run later with `wandb sync {self.run.dir.removesuffix('/files')}`",
                 file=sys.stderr,
             )
 
+    @property
+    def run_id(self) -> str | None:
+        """Saved in checkpoints, so a resumed run continues the same W&B run."""
+        return self.run.id if self.run is not None else self.resume_id
+
     def experience_done(self, results: Any) -> None:
         self._call("log", lambda: self._log_step(results))
 
+    def _steps_already_logged(self) -> set[int]:
+        """What the earlier part of a resumed run recorded: read back from its offline files, or, online,
+        every step up to the last one the server has."""
+        from replay_cli.wandb_records import logged_experiences
+
+        if self.mode == "offline":
+            return logged_experiences(self.directory / "wandb", self.resume_id)
+        last = self.run.summary.get("experience") if "average_accuracy" in self.run.summary else None
+        return set(range(int(last) + 1)) if last is not None else set()
+
     def _log_step(self, results: Any) -> None:
+        """Log every finished step this W&B run does not have yet: normally just the latest; after a
+        resume also those a killed process never flushed, and never one twice."""
+        for step in range(len(results.accuracy_matrix)):
+            if step not in self.logged:
+                self._log_one_step(results, step)
+                self.logged.add(step)
+
+    def _log_one_step(self, results: Any, step: int) -> None:
         import wandb
 
         from replay_cli.figures import buffer_stacked_bars
 
-        step = len(results.accuracy_matrix) - 1
+        compositions = results.buffer_composition[: step + 1]
         rows = [
             [entry["experience"], int(label), count]
-            for entry in results.buffer_composition
+            for entry in compositions
             for label, count in entry["per_class"].items()
         ]
-        figure = buffer_stacked_bars(results.buffer_composition)
+        figure = buffer_stacked_bars(compositions)
         self.run.log(
             {
                 **results.step_metrics(step),
@@ -188,6 +218,8 @@ class WandbLogger:
                 }
             )
             _close(figure)
+        if results.status == "interrupted":
+            self.run.mark_preempting()  # W&B shows it as preempted, to be resumed
         self.run.finish(exit_code=EXIT_CODES.get(results.status, 1))
         self.run = None
 

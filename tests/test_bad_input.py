@@ -1,4 +1,7 @@
-"""Bad input ends with exit code 2 and one line naming the key and what is allowed: no traceback."""
+"""Bad input ends with exit code 2 and one line naming the key and what is allowed: no traceback,
+and nothing of other runs touched."""
+
+import json
 
 import pytest
 
@@ -32,11 +35,26 @@ BAD_INPUTS = [
     ),
     (["storage=herding", "storage.layer_name=fc9"], "storage.layer_name=fc9 is invalid: expected a layer of"),
     (["x=["], "could not parse override"),
+    (["strategy=joint", "strategy.whole_stream=sometimes"], "strategy.whole_stream=sometimes is invalid"),
+    (["logger.mode=loud"], "logger.mode=loud is invalid: expected one of: auto, online, offline, disabled"),
+    (["hydra.run.dir=/proc/replay-run"], "cannot write or read /proc/replay-run"),
+    (["resume=does/not/exist"], "resume=does/not/exist: no such run directory"),
+    (["resume=."], "resume=.: no checkpoint.pt there"),
 ]
 
 
+@pytest.fixture
+def other_run(tmp_path):
+    """A finished run of someone else's, in the same outputs/ tree: it must come out untouched."""
+    run_dir = tmp_path / "outputs" / "runs" / "2020-01-01" / "00-00-00-000000"
+    run_dir.mkdir(parents=True)
+    (run_dir / "results.json").write_text(json.dumps({"status": "completed", "final_average_accuracy": 0.9}))
+    return run_dir
+
+
 @pytest.mark.parametrize(("overrides", "message"), BAD_INPUTS, ids=[" ".join(o) for o, _ in BAD_INPUTS])
-def test_bad_input_is_one_line_and_exit_2(overrides, message, tmp_path):
+def test_bad_input_is_one_line_and_exit_2(overrides, message, tmp_path, other_run):
+    before = {p: p.read_bytes() for p in other_run.rglob("*") if p.is_file()}
     result = replay_run(*overrides, cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
@@ -44,7 +62,32 @@ def test_bad_input_is_one_line_and_exit_2(overrides, message, tmp_path):
     assert lines[0].startswith("replay-run: error: ")
     assert message in lines[0]
     assert "Traceback" not in result.stdout + result.stderr
-    assert not list(tmp_path.glob("outputs/runs/*/*/results.json")), "no results for a run that never started"
+    new_results = set(tmp_path.glob("outputs/runs/*/*/results.json")) - {other_run / "results.json"}
+    assert not new_results, "no results for a run that never started"
+    assert {p: p.read_bytes() for p in other_run.rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda data: data[: len(data) // 2], "checkpoint.pt is corrupted or truncated"),
+        (lambda data: b"not a checkpoint at all", "checkpoint.pt is corrupted or truncated"),
+    ],
+    ids=["truncated", "garbage"],
+)
+def test_damaged_checkpoint_is_one_line(damage, message, tmp_path):
+    from tests.conftest import single_run_dir
+
+    assert replay_run("strategy.train_epochs=1", "logger=none", cwd=tmp_path).returncode == 0
+    run_dir = single_run_dir(tmp_path)
+    checkpoint = run_dir / "checkpoint.pt"
+    checkpoint.write_bytes(damage(checkpoint.read_bytes()))
+    results = (run_dir / "results.json").read_bytes()
+    result = replay_run(f"resume={run_dir}", cwd=tmp_path)
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert message in line and "Traceback" not in result.stderr
+    assert (run_dir / "results.json").read_bytes() == results
 
 
 def test_hydra_full_error_keeps_the_traceback(tmp_path):

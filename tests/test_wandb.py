@@ -4,8 +4,8 @@ import json
 
 import pytest
 
+from replay_cli.wandb_records import offline_runs
 from tests.conftest import replay_run, single_run_dir
-from tests.wandb_records import offline_runs
 
 
 @pytest.fixture(scope="module")

@@ -25,16 +25,19 @@ def hashable(value: Any) -> str:
 
 
 def swept_keys(runs: Sequence[Run]) -> list[str]:
-    """The keys whose values differ between ``runs``, seed excluded, in config order."""
+    """The keys whose values differ between ``runs``, seed excluded: the ones typed as overrides in
+    the order they were typed, then the others in config order."""
     views = [run.settings for run in runs if run.config]
     ordered = list(dict.fromkeys(key for view in views for key in view))
     differing = [key for key in ordered if key not in NOT_COMPARED and _varies(key, views)]
-    overridden = {key for run in runs for key in (run.overrides or {})}
-    kept = [key for key in differing if key in overridden or "." not in key]
+    typed = list(dict.fromkeys(key for run in runs for key in (run.overrides or {})))
+    kept = [key for key in differing if key in typed or "." not in key]
     for key in sorted((k for k in differing if k not in kept), key=lambda k: k.count(".")):
         if not _determined_by(key, kept, views):
             kept.append(key)
-    return [key for key in differing if key in kept]
+    return [key for key in typed if key in kept] + [
+        key for key in differing if key in kept and key not in typed
+    ]
 
 
 def _varies(key: str, views: Sequence[dict[str, Any]]) -> bool:

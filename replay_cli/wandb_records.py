@@ -1,4 +1,5 @@
-"""Read an offline W&B run back from its ``run-<id>.wandb`` file.
+"""Read an offline W&B run back from its ``run-<id>.wandb`` file: used to resume a run without
+logging any experience twice (or losing one that a killed process never flushed), and by the tests.
 
 The file is wandb's record log: a 7-byte header (``:W&B``, magic, version), then 32 KiB blocks of
 chunks, each with a 7-byte header (crc32, length, type: full/first/middle/last) and a piece of a
@@ -12,8 +13,6 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from wandb.proto import wandb_internal_pb2
 
 BLOCK = 32768
 HEADER = 7
@@ -34,9 +33,11 @@ class OfflineRun:
 
 
 def records(path: Path) -> list[Any]:
+    from wandb.proto import wandb_internal_pb2
+
     data = Path(path).read_bytes()
-    ident, _magic, _version = struct.unpack("<4sHB", data[:HEADER])
-    assert ident == b":W&B", f"{path} is not a W&B record log"
+    if len(data) < HEADER or data[:4] != b":W&B":
+        return []  # never written to (the process died before its first flush)
     found, pending, position = [], b"", HEADER
     while position + HEADER <= len(data):
         left_in_block = BLOCK - position % BLOCK
@@ -44,6 +45,8 @@ def records(path: Path) -> list[Any]:
             position += left_in_block
             continue
         _crc, length, kind = struct.unpack("<IHB", data[position : position + HEADER])
+        if position + HEADER + length > len(data):
+            break  # a chunk cut short by a killed writer
         chunk = data[position + HEADER : position + HEADER + length]
         position += HEADER + length
         if kind == FULL:
@@ -98,3 +101,12 @@ def read_offline_run(wandb_file: Path) -> OfflineRun:
 
 def offline_runs(root: Path) -> list[OfflineRun]:
     return [read_offline_run(path) for path in sorted(Path(root).rglob("offline-run-*/run-*.wandb"))]
+
+
+def logged_experiences(wandb_dir: Path, run_id: str) -> set[int]:
+    """The training steps an offline run (all its segments under ``wandb_dir``) has recorded."""
+    logged: set[int] = set()
+    for path in Path(wandb_dir).glob(f"offline-run-*-{run_id}/run-{run_id}.wandb"):
+        history = read_offline_run(path).history
+        logged.update(int(row["experience"]) for row in history if "average_accuracy" in row)
+    return logged

@@ -1,0 +1,169 @@
+"""Never lose a run: checkpoints after every step, resume after SIGKILL or SIGTERM, safe loading."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from replay_cli.checkpoint import CHECKPOINT_FILE
+from replay_cli.wandb_records import offline_runs
+from tests.conftest import REPLAY_RUN, replay_run
+
+# Adam has optimizer state across experiences: resuming must restore it, not reset it.
+SLOW_ENOUGH = (
+    "storage=class_balanced",
+    "mem_size=200",
+    "strategy.train_epochs=10",
+    "strategy.optimizer=adam",
+    "strategy.lr=0.001",
+    "print_config=false",
+    "progress=false",
+)
+
+
+def results_of(run_dir: Path) -> dict:
+    return json.loads((run_dir / "results.json").read_text())
+
+
+def start_and_wait(cwd: Path, run_dir: str, steps: int, *extra: str) -> subprocess.Popen:
+    """Start replay-run in the background and return once ``steps`` steps are checkpointed."""
+    env = {**os.environ, "WANDB_MODE": "offline"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    process = subprocess.Popen(
+        [REPLAY_RUN, *SLOW_ENOUGH, f"hydra.run.dir={run_dir}", *extra],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    results = cwd / run_dir / "results.json"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if (
+                json.loads(results.read_text())["experiences_done"] >= steps
+                and (cwd / run_dir / CHECKPOINT_FILE).exists()
+            ):
+                return process
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.05)
+    pytest.fail(f"the run ended or stalled before {steps} steps: {process.communicate()[1][-500:]}")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> dict:
+    cwd = tmp_path_factory.mktemp("whole")
+    result = replay_run(*SLOW_ENOUGH, "hydra.run.dir=whole", cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    return results_of(cwd / "whole")
+
+
+def test_sigkill_then_resume_gives_the_uninterrupted_run(uninterrupted, tmp_path):
+    process = start_and_wait(tmp_path, "killed", steps=3)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    run_dir = tmp_path / "killed"
+    assert results_of(run_dir)["experiences_done"] < 5, "the run finished before it could be killed"
+
+    resumed = replay_run(f"resume={run_dir}", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stdout
+    results = results_of(run_dir)
+    assert results["status"] == "completed"
+    assert results["accuracy_matrix"] == uninterrupted["accuracy_matrix"]
+    assert results["buffer_composition"] == uninterrupted["buffer_composition"]
+
+    runs = [run for run in offline_runs(run_dir / "wandb") if run.run_id]
+    assert len({run.run_id for run in runs}) == 1, "a resumed run continues the same W&B run"
+    logged = [row["experience"] for run in runs for row in run.history if "average_accuracy" in row]
+    assert sorted(logged) == [0, 1, 2, 3, 4], "every experience logged exactly once"
+
+
+def test_sigterm_keeps_results_says_how_to_resume_and_resume_finishes(uninterrupted, tmp_path):
+    process = start_and_wait(tmp_path, "preempted", steps=1)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143
+    run_dir = tmp_path / "preempted"
+    error_lines = [line for line in stderr.splitlines() if line.startswith("replay-run: ")]
+    assert len(error_lines) == 1 and f"resume with: replay-run resume={run_dir}" in error_lines[0]
+    assert "Traceback" not in stderr
+    interrupted = results_of(run_dir)
+    assert interrupted["status"] == "interrupted" and interrupted["experiences_done"] >= 1
+    (first_segment,) = [run for run in offline_runs(run_dir / "wandb") if run.run_id]
+    assert first_segment.exit_code != 0
+
+    resumed = replay_run(f"resume={run_dir}", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert results_of(run_dir)["accuracy_matrix"] == uninterrupted["accuracy_matrix"]
+
+
+def test_a_requeued_job_resumes_in_its_own_directory(uninterrupted, tmp_path):
+    """What submitit's requeue does: run the same job again in the same directory."""
+    process = start_and_wait(tmp_path, "requeued", steps=2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    again = replay_run(*SLOW_ENOUGH, "hydra.run.dir=requeued", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "resuming" in again.stdout
+    assert results_of(tmp_path / "requeued")["accuracy_matrix"] == uninterrupted["accuracy_matrix"]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    cwd = tmp_path_factory.mktemp("finished")
+    result = replay_run("strategy.train_epochs=1", "logger=none", "hydra.run.dir=run", cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    return cwd / "run"
+
+
+def test_resuming_a_completed_run_says_so(finished_run):
+    before = (finished_run / "results.json").read_text()
+    result = replay_run(f"resume={finished_run}", "print_config=false", cwd=finished_run.parent)
+    assert result.returncode == 0, result.stderr
+    assert "already completed all 5 steps" in result.stdout
+    assert (finished_run / "results.json").read_text() == before
+    assert (finished_run / ".hydra" / "config.yaml").is_file(), "the run's own config is kept"
+
+
+def test_resume_refuses_overrides_that_change_the_experiment(finished_run):
+    result = replay_run(f"resume={finished_run}", "strategy.lr=0.5", cwd=finished_run.parent)
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "strategy.lr=0.5 would change the experiment (the run has strategy.lr=0.1)" in line
+
+
+def test_checkpoints_never_execute_code(finished_run, tmp_path):
+    import pickle
+
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    run_dir = tmp_path / "evil"
+    run_dir.mkdir()
+    (run_dir / CHECKPOINT_FILE).write_bytes(pickle.dumps({"format": Exploit()}))
+    result = replay_run(f"resume={run_dir}", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "is corrupted or truncated" in result.stderr
+    assert not marker.exists()
+
+
+def test_the_api_key_appears_in_no_file(tmp_path):
+    secret = "0123456789abcdef0123456789abcdef01234567"
+    result = replay_run(
+        "strategy.train_epochs=1", "hydra.run.dir=run", cwd=tmp_path, env={"WANDB_API_KEY": secret}
+    )
+    assert result.returncode == 0, result.stderr
+    files = [p for p in (tmp_path / "run").rglob("*") if p.is_file()]
+    assert any(p.name == CHECKPOINT_FILE for p in files) and any(p.suffix == ".wandb" for p in files)
+    leaking = [p for p in files if secret.encode() in p.read_bytes()]
+    assert not leaking
