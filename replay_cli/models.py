@@ -68,6 +68,27 @@ class CNN(nn.Module):
         return self.classifier(self.features(x))
 
 
+class ResNet18(nn.Module):
+    """The reduced ResNet-18 of GEM and the DER paper (3x3 stem, no max-pool, ``nf`` base filters: 64
+    in DER's seq-CIFAR-10, 20 in the "slim" variant), as Avalanche builds it, split into ``features``
+    and ``classifier``."""
+
+    def __init__(self, input_shape: Sequence[int], num_classes: int, nf: int = 64):
+        super().__init__()
+        from avalanche.models.slim_resnet18 import BasicBlock, ResNet
+
+        net = ResNet(BasicBlock, [2, 2, 2, 2], num_classes, nf)
+        stem = nn.Conv2d(input_shape[0], nf, kernel_size=3, stride=1, padding=1, bias=False)
+        self.features = nn.Sequential(
+            stem, net.bn1, nn.ReLU(), net.layer1, net.layer2, net.layer3, net.layer4,
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        )  # fmt: skip
+        self.classifier = net.linear
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+
 class MultiHead(MultiTaskModule):
     """A single-head model's ``features`` with Avalanche's ``MultiHeadClassifier`` as ``classifier``:
     one head per task label, added as tasks arrive, each masked to the classes its task has seen."""

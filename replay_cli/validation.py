@@ -99,6 +99,7 @@ RULES: dict[str, Rule] = {
     "model.hidden_size": integer(minimum=1),
     "model.dropout": number(0, 1, high_open=True),
     "model.head": one_of("auto", "single", "multi"),
+    "model.nf": integer(minimum=1),
     "benchmark.n_experiences": integer(minimum=1),
     "benchmark.test_size": number(0, 1, low_open=True, high_open=True),
     "benchmark.split_seed": integer(minimum=0),
