@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seeds", type=int, nargs="+", help="instead of the preset's own seeds")
     parser.add_argument("--out", type=Path, default=Path("outputs/reproduce"), help="where the runs go")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     presets = [p for p in args.presets if "=" not in p]
     overrides = [p for p in args.presets if "=" in p]
     rows = [reproduce(preset, args.seeds, overrides, args.out) for preset in presets]
