@@ -44,6 +44,11 @@ class Benchmark:
     def classes_per_experience(self) -> list[list[int]]:
         return [sorted(int(c) for c in exp.dataset.targets.uniques) for exp in self.train_stream]
 
+    def test_tasks_and_sizes(self) -> tuple[list[int], list[int]]:
+        """Task label and number of samples of each test experience (for per-task accuracy)."""
+        tasks = [int(min(exp.dataset.targets_task_labels.uniques)) for exp in self.test_stream]
+        return tasks, [len(exp.dataset) for exp in self.test_stream]
+
 
 def load_digits_tensors(test_size: float, split_seed: int) -> tuple[Any, Any, Any, Any]:
     """scikit-learn's digits as float images in [0, 1], split stratified and reproducibly."""
@@ -84,9 +89,11 @@ def split_digits(
 
 
 def with_origin_experience(scenario: Any) -> Any:
-    """Rebuild ``scenario`` so each training sample knows where it came from."""
+    """Rebuild ``scenario`` so each training sample knows where it came from; experiences keep their
+    task labels (multi-head models and per-task metrics read them)."""
     from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
     from avalanche.benchmarks.scenarios.supervised import with_classes_timeline
+    from avalanche.benchmarks.scenarios.task_aware import _decorate_generic, with_task_labels
     from avalanche.benchmarks.utils.data_attribute import DataAttribute
 
     def tag(dataset: Any, experience: int) -> Any:
@@ -96,4 +103,77 @@ def with_origin_experience(scenario: Any) -> Any:
 
     tagged = [tag(exp.dataset, i) for i, exp in enumerate(scenario.train_stream)]
     test = [exp.dataset for exp in scenario.test_stream]
-    return with_classes_timeline(benchmark_from_datasets(train=tagged, test=test))
+
+    def task_aware(experience: Any) -> Any:
+        experience = with_task_labels(experience)
+        # a list, not a set: MultiHeadClassifier indexes its active-units mask with it
+        experience.classes_in_this_experience = sorted(experience.classes_in_this_experience)
+        return experience
+
+    timeline = with_classes_timeline(benchmark_from_datasets(train=tagged, test=test))
+    return _decorate_generic(timeline, task_aware)
+
+
+@dataclass(frozen=True)
+class Classic:
+    """An Avalanche classic generator: its module, the data loader it calls, and what it produces."""
+
+    module: str
+    data_loader: str  # the module's name for its (train, test) loader, replaced by ours
+    dataset: str  # attribute of replay_cli.datasets
+    input_shape: tuple[int, ...]
+    num_classes: int
+    splits_classes: bool  # class splits (Split*) vs. one transformed copy per experience
+
+
+_MNIST = ("avalanche.benchmarks.classic.cmnist", "get_mnist_dataset", "MNIST", (1, 28, 28), 10)
+CLASSIC = {
+    "SplitMNIST": Classic(*_MNIST, splits_classes=True),
+    "PermutedMNIST": Classic(*_MNIST, splits_classes=False),
+    "RotatedMNIST": Classic(*_MNIST, splits_classes=False),
+    "SplitFMNIST": Classic(
+        "avalanche.benchmarks.classic.cfashion_mnist",
+        "get_fmnist_dataset",
+        "FASHION_MNIST",
+        (1, 28, 28),
+        10,
+        True,
+    ),
+    "SplitCIFAR10": Classic(
+        "avalanche.benchmarks.classic.ccifar10", "get_cifar10_dataset", "CIFAR10", (3, 32, 32), 10, True
+    ),
+    "SplitCIFAR100": Classic(
+        "avalanche.benchmarks.classic.ccifar100", "get_cifar100_dataset", "CIFAR100", (3, 32, 32), 100, True
+    ),
+}
+
+
+def classic(
+    name: str,
+    generator: str,
+    n_experiences: int,
+    dataset_root: str | None = None,
+    download: bool = True,
+    fixed_class_order: list[int] | None = None,
+    **options: Any,
+) -> Benchmark:
+    """One of Avalanche's classic benchmarks, with its own default transforms (normalisation; random
+    crop and flip for CIFAR training). The generator is Avalanche's; only the data loading is ours,
+    so that missing files give one line and nothing is fetched when ``download`` is false."""
+    import importlib
+    from unittest import mock
+
+    from replay_cli import datasets
+    from replay_cli.validation import validate_class_split
+
+    spec = CLASSIC[generator]
+    if spec.splits_classes:
+        validate_class_split(
+            fixed_class_order, n_experiences, spec.num_classes, key="fixed_class_order", even=True
+        )
+        options["fixed_class_order"] = list(fixed_class_order) if fixed_class_order is not None else None
+    train, test = datasets.load(getattr(datasets, spec.dataset), dataset_root, download)
+    module = importlib.import_module(spec.module)
+    with mock.patch.object(module, spec.data_loader, lambda _root: (train, test)):
+        scenario = getattr(module, generator)(n_experiences, **options)
+    return Benchmark(name, with_origin_experience(scenario), spec.input_shape, spec.num_classes)

@@ -15,11 +15,13 @@ from replay_cli.benchmarks import Benchmark
 OPTIMIZERS = {"sgd": "torch.optim.SGD", "adam": "torch.optim.Adam"}
 
 
-def instantiate_group(node: DictConfig, **kwargs: Any) -> Any:
+def instantiate_group(node: DictConfig, labels: tuple[str, ...] = ("name",), **kwargs: Any) -> Any:
+    """Instantiate ``node`` without its ``labels`` (keys read by the builders, not the constructor)."""
     from hydra.utils import instantiate
 
     params = OmegaConf.to_container(node, resolve=True)
-    params.pop("name", None)
+    for label in labels:
+        params.pop(label, None)
     return instantiate(params, **kwargs)
 
 
@@ -28,7 +30,19 @@ def build_benchmark(cfg: DictConfig) -> Benchmark:
 
 
 def build_model(cfg: DictConfig, benchmark: Benchmark) -> Any:
-    return instantiate_group(cfg.model, input_shape=benchmark.input_shape, num_classes=benchmark.num_classes)
+    """The configured model; with one head per task when ``model.head`` asks for it (or, on ``auto``,
+    when the benchmark gives task labels)."""
+    from replay_cli.models import MultiHead, uses_multi_head
+
+    model = instantiate_group(
+        cfg.model,
+        labels=("name", "head"),
+        input_shape=benchmark.input_shape,
+        num_classes=benchmark.num_classes,
+    )
+    if uses_multi_head(cfg.model.get("head", "auto"), benchmark.n_tasks):
+        return MultiHead(model, benchmark.num_classes)
+    return model
 
 
 def resolve_device(requested: str) -> str:

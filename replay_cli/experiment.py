@@ -104,6 +104,7 @@ def _run(
     loggers = builders.build_loggers(
         cfg, run_dir, resume_id=checkpoint["wandb_run_id"] if checkpoint else None
     )
+    test_tasks, test_sizes = benchmark.test_tasks_and_sizes()
     sinks: list[ResultsSink] = [
         ResultsFile(run_dir),
         ConsoleSummary(),
@@ -119,13 +120,18 @@ def _run(
             trained = time.perf_counter()
             evaluation = strategy.eval(benchmark.test_stream)
             seen = benchmark.n_experiences if cfg.strategy.whole_stream else index + 1
+            row = metrics.accuracy_row(evaluation, benchmark.n_experiences)
             results.add_step(
-                row=metrics.accuracy_row(evaluation, benchmark.n_experiences),
+                row=row,
                 seen=seen,
-                stream_accuracy=metrics.stream_accuracy(evaluation),
+                # Avalanche reports stream accuracy per task label: pool it when there are several
+                stream_accuracy=metrics.stream_accuracy(evaluation)
+                if benchmark.n_tasks == 1
+                else metrics.pooled_accuracy(row, test_sizes),
                 composition=metrics.buffer_composition(replay.storage_policy.buffer if replay else None),
                 train_seconds=trained - started,
                 eval_seconds=time.perf_counter() - trained,
+                per_task=metrics.per_task_accuracy(row, test_tasks, test_sizes),
             )
             _tell(sinks, "experience_done", results)
     except KeyboardInterrupt as interruption:

@@ -44,6 +44,22 @@ def stream_accuracy(avalanche_metrics: Mapping[str, float]) -> float | None:
     return values[0] if len(values) == 1 else None
 
 
+def pooled_accuracy(row: Sequence[float], sizes: Sequence[int]) -> float:
+    """Accuracy over the union of test experiences: their accuracies weighted by their sizes."""
+    return sum(a * n for a, n in zip(row, sizes, strict=True)) / sum(sizes)
+
+
+def per_task_accuracy(row: Sequence[float], tasks: Sequence[int], sizes: Sequence[int]) -> dict[str, float]:
+    """Accuracy on each task's test data (pooled over its experiences), keyed by task label."""
+    return {
+        str(task): pooled_accuracy(
+            [a for a, t in zip(row, tasks, strict=True) if t == task],
+            [n for n, t in zip(sizes, tasks, strict=True) if t == task],
+        )
+        for task in sorted(set(tasks))
+    }
+
+
 def average_accuracy(row: Sequence[float], seen: int) -> float:
     """Mean accuracy over the first ``seen`` test experiences."""
     return sum(row[:seen]) / seen

@@ -1,7 +1,8 @@
 """Models with a named ``features`` block and a ``classifier`` head.
 
 Feature-based storage policies (herding, closest_to_center) read the ``features`` output, so every
-model here exposes that layer name.
+model here exposes that layer name. :class:`MultiHead` turns any of them into a task-incremental
+model: the same ``features``, one output head per task label.
 """
 
 from __future__ import annotations
@@ -9,7 +10,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from avalanche.models import MultiHeadClassifier, MultiTaskModule
 from torch import nn
+
+HEADS = ("auto", "single", "multi")
 
 
 class MLP(nn.Module):
@@ -62,3 +66,45 @@ class CNN(nn.Module):
 
     def forward(self, x):
         return self.classifier(self.features(x))
+
+
+class ResNet18(nn.Module):
+    """The reduced ResNet-18 of GEM and the DER paper (3x3 stem, no max-pool, ``nf`` base filters: 64
+    in DER's seq-CIFAR-10, 20 in the "slim" variant), as Avalanche builds it, split into ``features``
+    and ``classifier``."""
+
+    def __init__(self, input_shape: Sequence[int], num_classes: int, nf: int = 64):
+        super().__init__()
+        from avalanche.models.slim_resnet18 import BasicBlock, ResNet
+
+        net = ResNet(BasicBlock, [2, 2, 2, 2], num_classes, nf)
+        stem = nn.Conv2d(input_shape[0], nf, kernel_size=3, stride=1, padding=1, bias=False)
+        self.features = nn.Sequential(
+            stem, net.bn1, nn.ReLU(), net.layer1, net.layer2, net.layer3, net.layer4,
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        )  # fmt: skip
+        self.classifier = net.linear
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+
+class MultiHead(MultiTaskModule):
+    """A single-head model's ``features`` with Avalanche's ``MultiHeadClassifier`` as ``classifier``:
+    one head per task label, added as tasks arrive, each masked to the classes its task has seen."""
+
+    def __init__(self, single_head: nn.Module, num_classes: int):
+        super().__init__()
+        self.features = single_head.features
+        self.classifier = MultiHeadClassifier(
+            single_head.classifier.in_features, initial_out_features=num_classes
+        )
+        self.max_class_label = num_classes  # outputs cover every class id from the start
+
+    def forward_single_task(self, x, task_label):
+        return self.classifier(self.features(x), task_label)
+
+
+def uses_multi_head(head: str, n_tasks: int) -> bool:
+    """``auto`` gives task-incremental benchmarks (more than one task label) a head per task."""
+    return head == "multi" or (head == "auto" and n_tasks > 1)

@@ -31,6 +31,7 @@ class RunResults:
     accuracy_matrix: list[list[float]] = field(default_factory=list)
     seen_experiences: list[int] = field(default_factory=list)
     stream_accuracy: list[float | None] = field(default_factory=list)
+    per_task_accuracy: list[dict[str, float]] = field(default_factory=list)
     buffer_composition: list[dict[str, Any]] = field(default_factory=list)
     train_seconds: list[float] = field(default_factory=list)
     eval_seconds: list[float] = field(default_factory=list)
@@ -45,8 +46,10 @@ class RunResults:
         composition: dict[str, Any],
         train_seconds: float,
         eval_seconds: float,
+        per_task: dict[str, float] | None = None,
     ) -> None:
         self.accuracy_matrix.append(row)
+        self.per_task_accuracy.append(per_task or {})
         self.seen_experiences.append(seen)
         self.stream_accuracy.append(stream_accuracy)
         self.buffer_composition.append({"experience": len(self.accuracy_matrix) - 1, **composition})
@@ -111,6 +114,7 @@ class RunResults:
             "accuracy_matrix": self.accuracy_matrix,
             "average_accuracy_per_experience": self.average_accuracy_per_experience,
             "stream_accuracy": self.stream_accuracy,
+            "per_task_accuracy": self.per_task_accuracy,
             **self.summary(),
             "buffer_composition": self.buffer_composition,
             "timings": {

@@ -103,9 +103,17 @@ RULES: dict[str, Rule] = {
     "logger.tags": Rule(
         "a list of strings", lambda v: isinstance(v, list) and all(isinstance(t, str) for t in v)
     ),
+    "model.head": one_of("auto", "single", "multi"),
+    "model.nf": integer(minimum=1),
     "benchmark.n_experiences": integer(minimum=1),
     "benchmark.test_size": number(0, 1, low_open=True, high_open=True),
     "benchmark.split_seed": integer(minimum=0),
+    "benchmark.seed": integer(optional=True),
+    "benchmark.return_task_id": boolean(),
+    "benchmark.download": boolean(),
+    "benchmark.dataset_root": Rule(
+        "a folder path or null", lambda v: v is None or (isinstance(v, str) and v != "")
+    ),
 }
 
 
@@ -153,12 +161,23 @@ def _check_consistency(cfg: DictConfig) -> None:
         )
 
 
-def validate_class_split(class_order: list[int] | None, n_experiences: int, num_classes: int) -> None:
-    """For class-incremental builders: every experience needs at least one class."""
+def validate_class_split(
+    class_order: list[int] | None,
+    n_experiences: int,
+    num_classes: int,
+    key: str = "class_order",
+    even: bool = False,
+) -> None:
+    """For class-incremental builders: every experience needs at least one class (the same number of
+    classes when ``even``)."""
     if class_order is not None and sorted(class_order) != list(range(num_classes)):
         raise ConfigError(
-            "benchmark.class_order", list(class_order), f"a permutation of 0..{num_classes - 1} or null"
+            f"benchmark.{key}", list(class_order), f"a permutation of 0..{num_classes - 1} or null"
         )
+    if even and (n_experiences < 1 or num_classes % n_experiences):
+        divisors = [d for d in range(1, num_classes + 1) if num_classes % d == 0]
+        allowed = f"a divisor of {num_classes}: {', '.join(map(str, divisors))}"
+        raise ConfigError("benchmark.n_experiences", n_experiences, allowed)
     if n_experiences > num_classes:
         raise ConfigError("benchmark.n_experiences", n_experiences, f"an integer in [1, {num_classes}]")
 

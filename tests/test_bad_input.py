@@ -14,7 +14,7 @@ BAD_INPUTS = [
     (["batch_size_mem=0"], "batch_size_mem=0 is invalid: expected an integer >= 1"),
     (["task_balanced_dataloader=maybe"], "task_balanced_dataloader=maybe is invalid: expected true or false"),
     (["strategy.train_epochs=0"], "strategy.train_epochs=0 is invalid: expected an integer >= 1"),
-    (["benchmark=nope"], "benchmark=nope is not an option; choose one of: split_digits"),
+    (["benchmark=nope"], "benchmark=nope is not an option; choose one of: permuted_mnist, rotated_mnist"),
     (["model=nope"], "model=nope is not an option; choose one of: cnn, mlp"),
     (["mem_sizee=3"], "mem_sizee is not a config key"),
     (["strategy.optimizer=rmsprop"], "strategy.optimizer=rmsprop is invalid: expected one of: sgd, adam"),
