@@ -106,6 +106,12 @@ RULES: dict[str, Rule] = {
     "benchmark.n_experiences": integer(minimum=1),
     "benchmark.test_size": number(0, 1, low_open=True, high_open=True),
     "benchmark.split_seed": integer(minimum=0),
+    "benchmark.input_shape": int_list(minimum=1),
+    "benchmark.num_classes": integer(minimum=2),
+    "benchmark.train_samples": integer(minimum=1),
+    "benchmark.test_samples": integer(minimum=1),
+    "benchmark.seed": integer(minimum=0),
+    "fast_path": boolean(),
 }
 
 
