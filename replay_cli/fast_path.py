@@ -20,7 +20,7 @@ from avalanche.benchmarks.utils.data_loader import (
     _make_data_loader_with_batched_sampler,
 )
 from avalanche.training.plugins import SupervisedPlugin
-from torch.utils.data import TensorDataset
+from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.data._utils.collate import default_collate
 
 _CHUNK = 4096  # samples collated at a time while materializing: bounds the list of Python tuples
@@ -38,33 +38,60 @@ class FastPathPlugin(SupervisedPlugin):
         self._eval_cache: dict[int, tuple[Any, list[Any]]] = {}
 
     def before_training_exp(self, strategy: Any, **kwargs: Any) -> None:
-        speed_up(strategy.dataloader)
+        strategy.dataloader, _ = speed_up(strategy.dataloader)
 
     def before_eval_exp(self, strategy: Any, **kwargs: Any) -> None:
         source = strategy.experience.dataset
         cached = self._eval_cache.get(id(source))
         known = cached[1] if cached is not None and cached[0] is source else None
-        fields = speed_up(strategy.dataloader, known=[known] if known is not None else None)
+        strategy.dataloader, fields = speed_up(strategy.dataloader, [known] if known is not None else None)
         if fields is not None and known is None:
             self._eval_cache[id(source)] = (source, fields[0])
 
 
-def speed_up(loader: Any, known: list[list[Any]] | None = None) -> list[list[Any]] | None:
-    """Make ``loader`` fetch by batched indexing when all its datasets allow it (``known``: their
-    collated fields from an earlier call); returns those fields, or None where the loader is left as
-    it was."""
-    if not isinstance(loader, MultiDatasetDataLoader):
-        return None
-    if loader.loader_kwargs.get("collate_fn", default_collate) is not default_collate:
-        return None
-    if not all(is_plain_tensor_data(d) for d in loader.datasets):
-        return None
-    fields = known or [materialize(d) for d in loader.datasets]
-    if any(f is None or len(f[0]) != len(d) for f, d in zip(fields, loader.datasets, strict=True)):
-        return None
+def speed_up(loader: Any, known: list[list[Any]] | None = None) -> tuple[Any, list[list[Any]] | None]:
+    """``loader`` made to fetch by batched indexing when all its datasets allow it (``known``: their
+    collated fields from an earlier call), and those fields; or ``loader`` as it was and None.
+
+    Avalanche's loaders keep their samplers and get a batched fetch; a plain PyTorch loader (Avalanche
+    makes one for data without task labels) is rebuilt around its own batch sampler and generator."""
+    datasets = _datasets(loader)
+    if datasets is None or _collate(loader) is not default_collate:
+        return loader, None
+    if not all(is_plain_tensor_data(d) for d in datasets):
+        return loader, None
+    fields = known or [materialize(d) for d in datasets]
+    if any(f is None or len(f[0]) != len(d) for f, d in zip(fields, datasets, strict=True)):
+        return loader, None
     data = BatchedTensors(fields)
-    loader._make_pytorch_loader = types.MethodType(_batched_pytorch_loader(data), loader)
-    return fields
+    if isinstance(loader, MultiDatasetDataLoader):
+        loader._make_pytorch_loader = types.MethodType(_batched_pytorch_loader(data), loader)
+        return loader, fields
+    return _rebuilt(loader, data), fields
+
+
+def _datasets(loader: Any) -> list[Any] | None:
+    if isinstance(loader, MultiDatasetDataLoader):
+        return loader.datasets
+    plain_torch = type(loader) is DataLoader and loader.num_workers == 0 and loader.batch_sampler is not None
+    return [loader.dataset] if plain_torch else None
+
+
+def _collate(loader: Any) -> Any:
+    if isinstance(loader, MultiDatasetDataLoader):
+        return loader.loader_kwargs.get("collate_fn", default_collate)
+    return loader.collate_fn
+
+
+def _rebuilt(loader: DataLoader, data: BatchedTensors) -> DataLoader:
+    """The same batch sampler and generator: the same batches and the same random draws."""
+    return DataLoader(
+        data,
+        batch_sampler=loader.batch_sampler,
+        collate_fn=_already_collated,
+        pin_memory=loader.pin_memory,
+        generator=loader.generator,
+    )
 
 
 def _batched_pytorch_loader(data: BatchedTensors) -> Any:

@@ -5,6 +5,7 @@ import pytest
 import torch
 from avalanche.benchmarks.utils import _make_taskaware_tensor_classification_dataset as tensor_dataset
 from avalanche.benchmarks.utils.data_loader import ReplayDataLoader
+from torch.utils.data import DataLoader
 
 from replay_cli.errors import ConfigError
 from replay_cli.fast_path import is_plain_tensor_data, speed_up
@@ -34,7 +35,7 @@ def replay_loader(seed: int) -> ReplayDataLoader:
     return ReplayDataLoader(data, memory, oversample_small_tasks=True, batch_size=8, batch_size_mem=4)
 
 
-def epochs(loader: ReplayDataLoader, n: int = 2) -> tuple[list, torch.Tensor]:
+def epochs(loader, n: int = 2) -> tuple[list, torch.Tensor]:
     torch.manual_seed(0)
     batches = [batch for _ in range(n) for batch in loader]
     return batches, torch.get_rng_state()
@@ -42,12 +43,23 @@ def epochs(loader: ReplayDataLoader, n: int = 2) -> tuple[list, torch.Tensor]:
 
 def test_batches_and_random_draws_are_those_of_avalanches_replay_loader():
     plain_batches, plain_rng = epochs(replay_loader(1))
-    fast = replay_loader(1)
-    assert speed_up(fast) is not None
+    fast, fields = speed_up(replay_loader(1))
+    assert fields is not None
     fast_batches, fast_rng = epochs(fast)
     assert len(fast_batches) == len(plain_batches) == 2 * 13
     for ours, theirs in zip(fast_batches, plain_batches, strict=True):
         assert [t.dtype for t in ours] == [t.dtype for t in theirs]
+        assert all(torch.equal(a, b) for a, b in zip(ours, theirs, strict=True))
+    assert torch.equal(fast_rng, plain_rng)
+
+
+def test_a_plain_pytorch_loader_keeps_its_batches_and_random_draws():
+    data = tensor_dataset(torch.rand(50, 3), torch.arange(50) % 5)
+    plain_batches, plain_rng = epochs(DataLoader(data, batch_size=8, shuffle=True))
+    fast, fields = speed_up(DataLoader(data, batch_size=8, shuffle=True))
+    assert fields is not None
+    fast_batches, fast_rng = epochs(fast)
+    for ours, theirs in zip(fast_batches, plain_batches, strict=True):
         assert all(torch.equal(a, b) for a, b in zip(ours, theirs, strict=True))
     assert torch.equal(fast_rng, plain_rng)
 
@@ -57,7 +69,8 @@ def test_transformed_data_stays_on_the_plain_path():
     assert is_plain_tensor_data(data)
     transformed = data.replace_current_transform_group(lambda x: x * 2)
     assert not is_plain_tensor_data(transformed)
-    assert speed_up(ReplayDataLoader(transformed, data, batch_size=2, batch_size_mem=2)) is None
+    loader = ReplayDataLoader(transformed, data, batch_size=2, batch_size_mem=2)
+    assert speed_up(loader) == (loader, None)
 
 
 def test_fast_path_is_a_boolean_switch_on_by_default():
