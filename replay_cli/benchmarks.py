@@ -107,15 +107,32 @@ def synthetic(
     seed: int = 0,
 ) -> Benchmark:
     """Class-incremental random tensors of any shape and size, for throughput at any scale without
-    data: each class is a random prototype plus noise (learnable, so accuracies stay meaningful).
-    ``seed`` fixes the data alone; the run's seed still drives training."""
-    import torch
+    data. ``seed`` fixes the data alone; the run's seed still drives training."""
     from avalanche.benchmarks.scenarios.supervised import class_incremental_benchmark
     from avalanche.benchmarks.utils import _make_taskaware_tensor_classification_dataset as tensor_dataset
 
     from replay_cli.validation import validate_class_split
 
     validate_class_split(None, n_experiences, num_classes)
+    x_train, y_train, x_test, y_test = synthetic_tensors(
+        input_shape, num_classes, train_samples, test_samples, seed
+    )
+    scenario = class_incremental_benchmark(
+        {"train": tensor_dataset(x_train, y_train), "test": tensor_dataset(x_test, y_test)},
+        class_order=list(range(num_classes)),
+        num_experiences=n_experiences,
+    )
+    return Benchmark(
+        name, with_origin_experience(scenario), input_shape=tuple(input_shape), num_classes=num_classes
+    )
+
+
+def synthetic_tensors(
+    input_shape: tuple[int, ...], num_classes: int, train_samples: int, test_samples: int, seed: int
+) -> tuple[Any, Any, Any, Any]:
+    """Each class a random prototype plus noise: learnable, so accuracies stay meaningful."""
+    import torch
+
     shape = tuple(input_shape)
     generator = torch.Generator().manual_seed(seed)
     prototypes = torch.rand((num_classes, *shape), generator=generator)
@@ -125,11 +142,4 @@ def synthetic(
         noise = torch.randn((size, *shape), generator=generator).mul_(0.5)
         return prototypes[labels].add_(noise), labels
 
-    x_train, y_train = sample(train_samples)
-    x_test, y_test = sample(test_samples)
-    scenario = class_incremental_benchmark(
-        {"train": tensor_dataset(x_train, y_train), "test": tensor_dataset(x_test, y_test)},
-        class_order=list(range(num_classes)),
-        num_experiences=n_experiences,
-    )
-    return Benchmark(name, with_origin_experience(scenario), input_shape=shape, num_classes=num_classes)
+    return *sample(train_samples), *sample(test_samples)
