@@ -143,14 +143,68 @@ def is_plain_tensor_data(dataset: Any) -> bool:
 
 
 def materialize(dataset: Any) -> list[Any] | None:
-    """The whole dataset collated exactly as the plain loader collates each batch (same samples through
-    the same ``__getitem__``); None when a field is not a tensor."""
+    """The whole dataset collated exactly as the plain loader collates each batch; None when a field
+    is not a tensor. Gathered by tensor indexing through Avalanche's subset/concat tree when that gives
+    what ``__getitem__`` gives (checked on a spread of samples, dtypes included), else one sample at a
+    time through ``__getitem__`` itself."""
     import torch
 
+    if len(dataset) == 0:
+        return None
+    gathered = _gather(dataset, torch.arange(len(dataset)))
+    if gathered is not None and _agrees(dataset, gathered):
+        return gathered
     chunks = [
         default_collate([dataset[i] for i in range(start, min(start + _CHUNK, len(dataset)))])
         for start in range(0, len(dataset), _CHUNK)
     ]
-    if not chunks or not all(isinstance(f, torch.Tensor) for f in chunks[0]):
+    if not all(isinstance(f, torch.Tensor) for f in chunks[0]):
         return None
     return [torch.cat(parts) for parts in zip(*chunks, strict=True)]
+
+
+def _agrees(dataset: Any, fields: list[Any], probes: int = 64) -> bool:
+    import torch
+
+    picks = sorted({round(i * (len(dataset) - 1) / (probes - 1)) for i in range(probes)})
+    expected = default_collate([dataset[i] for i in picks])
+    index = torch.tensor(picks)
+    return len(expected) == len(fields) and all(
+        isinstance(e, torch.Tensor) and e.dtype == f.dtype and torch.equal(e, f[index])
+        for e, f in zip(expected, fields, strict=False)
+    )
+
+
+def _gather(node: Any, index: Any) -> list[Any] | None:
+    """Fields of samples ``index`` of an Avalanche dataset tree, by tensor indexing; None if a node is
+    of a kind this does not know."""
+    import torch
+
+    flat = getattr(node, "_flat_data", None)
+    if flat is not None:  # AvalancheDataset: its data, then the attributes __getitem__ appends
+        fields = _gather(flat, index)
+        for attribute in node._data_attributes.values():
+            if fields is not None and attribute.use_in_getitem:
+                fields.append(torch.as_tensor(list(attribute.data))[index])
+        return fields
+    if isinstance(node, TensorDataset):
+        return [t[index] for t in node.tensors]
+    if not hasattr(node, "_datasets"):
+        return None
+    if node._indices is not None:  # FlatData: subset indices, then concatenated datasets
+        index = torch.as_tensor(list(node._indices), dtype=torch.long)[index]
+    ends = torch.as_tensor(node._cumulative_sizes, dtype=torch.long)
+    which = torch.searchsorted(ends, index, right=True)
+    fields: list[Any] | None = None
+    for k, child in enumerate(node._datasets):
+        mask = which == k
+        if not bool(mask.any()):
+            continue
+        part = _gather(child, index[mask] - (ends[k - 1] if k else 0))
+        if part is None:
+            return None
+        if fields is None:
+            fields = [p.new_empty((len(index), *p.shape[1:])) for p in part]
+        for field, values in zip(fields, part, strict=True):
+            field[mask] = values
+    return fields
