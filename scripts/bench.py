@@ -327,8 +327,15 @@ def bench_startup(repeats: int, scratch: Path) -> dict:
 
 
 def machine() -> dict:
-    import torch
-
+    """Where the figures come from. Torch is asked in a child process: this process stays small, so
+    the peak RSS of the processes it starts (forked from it) is theirs, not its own."""
+    probe = (
+        "import torch; print(torch.__version__); "
+        "print(torch.cuda.is_available() and torch.cuda.get_device_name(0))"
+    )
+    torch_version, gpu = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split("\n")[:2]
     model = next(
         (
             line.split(":", 1)[1].strip()
@@ -340,9 +347,9 @@ def machine() -> dict:
     return {
         "nproc": os.cpu_count(),
         "cpu": model,
-        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "gpu": None if gpu == "False" else gpu,
         "python": platform.python_version(),
-        "torch": torch.__version__,
+        "torch": torch_version,
         "load_average_at_start": os.getloadavg(),
     }
 
