@@ -84,6 +84,15 @@ def build_replay_plugin(cfg: DictConfig, model: Any) -> Any:
     )
 
 
+def build_fast_path_plugin(cfg: DictConfig) -> Any:
+    """Batched loading of in-memory tensor data (same results), unless ``fast_path=false``."""
+    if not cfg.get("fast_path", False):
+        return None
+    from replay_cli.fast_path import FastPathPlugin
+
+    return FastPathPlugin()
+
+
 def build_loggers(cfg: DictConfig, run_dir: Any, resume_id: str | None = None) -> list[Any]:
     """The logger group's sink (W&B), or none for ``logger=none``; ``resume_id`` continues a run."""
     from hydra.utils import instantiate

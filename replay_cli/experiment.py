@@ -73,7 +73,8 @@ def _run(
     model = builders.build_model(cfg, benchmark)
     validate_feature_layer(cfg, model)
     replay = builders.build_replay_plugin(cfg, model) if cfg.strategy.replay else None
-    plugins = [p for p in (replay, progress_plugin(cfg.progress)) if p is not None]
+    fast_path = builders.build_fast_path_plugin(cfg)
+    plugins = [p for p in (replay, fast_path, progress_plugin(cfg.progress)) if p is not None]
     strategy = builders.build_strategy(cfg, model, plugins)
 
     steps = [list(benchmark.train_stream)] if cfg.strategy.whole_stream else list(benchmark.train_stream)

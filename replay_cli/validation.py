@@ -108,12 +108,17 @@ RULES: dict[str, Rule] = {
     "benchmark.n_experiences": integer(minimum=1),
     "benchmark.test_size": number(0, 1, low_open=True, high_open=True),
     "benchmark.split_seed": integer(minimum=0),
-    "benchmark.seed": integer(optional=True),
+    "benchmark.seed": integer(minimum=0, optional=True),
     "benchmark.return_task_id": boolean(),
     "benchmark.download": boolean(),
     "benchmark.dataset_root": Rule(
         "a folder path or null", lambda v: v is None or (isinstance(v, str) and v != "")
     ),
+    "benchmark.input_shape": int_list(minimum=1),
+    "benchmark.num_classes": integer(minimum=2),
+    "benchmark.train_samples": integer(minimum=1),
+    "benchmark.test_samples": integer(minimum=1),
+    "fast_path": boolean(),
 }
 
 

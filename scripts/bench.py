@@ -1,0 +1,449 @@
+"""How fast replay-run is, as ratios measured within one invocation (alternating runs, medians).
+
+P1  replay-run vs a minimal hand-written Avalanche script with identical settings      (goal <= 1.05x)
+P2  replay-run vs a raw PyTorch replay loop: same model, optimizer steps and batch
+    composition (32 new + 32 replayed samples), same class-balanced buffer size      (goal <= 1.3x)
+P3  wall time of ``replay-run --help`` and ``replay-run --cfg job``                  (goal <= 1.5 s)
+and the peak memory (max RSS) of every process.
+
+What is timed for P1 and P2: every side runs in its own fresh process, and inside it the training and
+evaluation loop only (train on experience i, evaluate on the whole test stream, for every i): for
+replay-run that is the sum of ``train_seconds`` and ``eval_seconds`` in its results.json, for the
+other two sides the same span around their loops. Interpreter start, imports, data generation and
+model construction are left out on every side (they are reported, as whole-process seconds, beside).
+P3 times whole processes, since start-up is the point there.
+
+Usage: python scripts/bench.py [--repeats 3] [--threads 1] [--workloads synthetic split_digits]
+       [--json bench.json]. Runs the checkout it lives in (PYTHONPATH is set to it for every process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+REPLAY_RUN = str(Path(sys.executable).parent / "replay-run")
+GOALS = {"P1": 1.05, "P2": 1.3, "P3": 1.5}
+
+# Both workloads: MLP with one 400-unit hidden layer, SGD lr 0.1, class-balanced buffer of 500,
+# minibatches of 32 new + 32 replayed samples, evaluation in batches of 256, seed 0.
+WORKLOADS = {
+    "synthetic": {"epochs": 1, "overrides": ["benchmark=synthetic"]},  # 60k/10k MNIST-shaped, 5 exps
+    "split_digits": {"epochs": 5, "overrides": ["benchmark=split_digits"]},
+}
+SETTINGS = {
+    "mem_size": 500,
+    "batch_size": 32,
+    "batch_size_mem": 32,
+    "eval_mb_size": 256,
+    "lr": 0.1,
+    "seed": 0,
+}
+
+
+# ---------------------------------------------------------------- the sides, each in its own process
+
+
+def replay_run_args(workload: str, threads: int, run_dir: Path, fast_path: bool = True) -> list[str]:
+    s = SETTINGS
+    return [
+        REPLAY_RUN,
+        *WORKLOADS[workload]["overrides"],
+        "model.hidden_sizes=[400]",
+        "storage=class_balanced",
+        f"mem_size={s['mem_size']}",
+        f"batch_size={s['batch_size']}",
+        f"batch_size_mem={s['batch_size_mem']}",
+        f"strategy.eval_mb_size={s['eval_mb_size']}",
+        f"strategy.lr={s['lr']}",
+        f"strategy.train_epochs={WORKLOADS[workload]['epochs']}",
+        f"seed={s['seed']}",
+        f"num_threads={threads}",
+        f"fast_path={str(fast_path).lower()}",
+        "logger=none",
+        "print_config=false",
+        "progress=false",
+        f"hydra.run.dir={run_dir}",
+    ]
+
+
+def load_tensors(workload: str):  # type: ignore[no-untyped-def]
+    from replay_cli.benchmarks import load_digits_tensors, synthetic_tensors
+
+    if workload == "synthetic":
+        return synthetic_tensors((1, 28, 28), 10, 60_000, 10_000, seed=0), (1, 28, 28)
+    return load_digits_tensors(test_size=0.3, split_seed=0), (1, 8, 8)
+
+
+def worker_avalanche(workload: str) -> dict:
+    """The minimal Avalanche script a researcher would write for the same run."""
+    import random
+
+    import numpy as np
+    import torch
+    from avalanche.benchmarks.scenarios.supervised import class_incremental_benchmark
+    from avalanche.benchmarks.utils import _make_taskaware_tensor_classification_dataset as tensor_dataset
+    from avalanche.evaluation.metrics import accuracy_metrics
+    from avalanche.training import Naive
+    from avalanche.training.plugins import EvaluationPlugin, ReplayPlugin
+    from avalanche.training.storage_policy import ClassBalancedBuffer
+
+    from replay_cli.metrics import accuracy_row
+    from replay_cli.models import MLP
+
+    s = SETTINGS
+    random.seed(s["seed"])
+    np.random.seed(s["seed"])
+    torch.manual_seed(s["seed"])
+    (x_train, y_train, x_test, y_test), shape = load_tensors(workload)
+    scenario = class_incremental_benchmark(
+        {"train": tensor_dataset(x_train, y_train), "test": tensor_dataset(x_test, y_test)},
+        class_order=list(range(10)),
+        num_experiences=5,
+    )
+    model = MLP(shape, 10, hidden_sizes=[400])
+    strategy = Naive(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=s["lr"]),
+        criterion=torch.nn.CrossEntropyLoss(),
+        train_mb_size=s["batch_size"],
+        train_epochs=WORKLOADS[workload]["epochs"],
+        eval_mb_size=s["eval_mb_size"],
+        device="cuda" if torch.cuda.is_available() else "cpu",
+        plugins=[
+            ReplayPlugin(
+                mem_size=s["mem_size"],
+                batch_size=s["batch_size"],
+                batch_size_mem=s["batch_size_mem"],
+                storage_policy=ClassBalancedBuffer(max_size=s["mem_size"], adaptive_size=True),
+            )
+        ],
+        evaluator=EvaluationPlugin(accuracy_metrics(experience=True, stream=True), loggers=[]),
+    )
+    matrix = []
+    started = time.perf_counter()
+    for experience in scenario.train_stream:
+        strategy.train(experience)
+        matrix.append(accuracy_row(strategy.eval(scenario.test_stream), 5))
+    return {"seconds": time.perf_counter() - started, "accuracy_matrix": matrix}
+
+
+def worker_raw(workload: str) -> dict:
+    """Plain PyTorch: the same model, optimizer steps and batch composition, indexing tensors directly."""
+    import torch
+
+    from replay_cli.models import MLP
+
+    s = SETTINGS
+    torch.manual_seed(s["seed"])
+    (x_train, y_train, x_test, y_test), shape = load_tensors(workload)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = MLP(shape, 10, hidden_sizes=[400]).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=s["lr"])
+    criterion = torch.nn.CrossEntropyLoss()
+    classes = [[2 * i, 2 * i + 1] for i in range(5)]
+    train = [_where(x_train, y_train, c) for c in classes]
+    test = [_where(x_test, y_test, c) for c in classes]
+    buffer: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+    matrix = []
+    started = time.perf_counter()
+    for x, y in train:
+        memory = _concat(buffer.values())
+        for _ in range(WORKLOADS[workload]["epochs"]):
+            model.train()
+            replayed = _batches(memory, s["batch_size_mem"], cycle=True) if memory else None
+            for xb, yb in _batches((x, y), s["batch_size"]):
+                if replayed is not None:
+                    xm, ym = next(replayed)
+                    xb, yb = torch.cat([xb, xm]), torch.cat([yb, ym])
+                optimizer.zero_grad()
+                loss = criterion(model(xb.to(device)), yb.to(device))
+                loss.backward()
+                optimizer.step()
+        _update_class_balanced(buffer, x, y, s["mem_size"])
+        matrix.append([_accuracy(model, xt, yt, s["eval_mb_size"], device) for xt, yt in test])
+    return {"seconds": time.perf_counter() - started, "accuracy_matrix": matrix}
+
+
+def _where(x, y, classes):  # type: ignore[no-untyped-def]
+    import torch
+
+    mask = torch.isin(y, torch.tensor(classes))
+    return x[mask], y[mask]
+
+
+def _concat(parts):  # type: ignore[no-untyped-def]
+    import torch
+
+    parts = list(parts)
+    return (torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])) if parts else None
+
+
+def _batches(data, size, cycle=False):  # type: ignore[no-untyped-def]
+    """Shuffled minibatches like a shuffling DataLoader (last one short); ``cycle``: reshuffle forever."""
+    import torch
+
+    x, y = data
+    while True:
+        order = torch.randperm(len(y))
+        for start in range(0, len(y), size):
+            index = order[start : start + size]
+            yield x[index], y[index]
+        if not cycle:
+            return
+
+
+def _update_class_balanced(buffer, x, y, mem_size):  # type: ignore[no-untyped-def]
+    """Equal share per seen class (random samples of each new class; old classes trimmed)."""
+    import torch
+
+    for c in torch.unique(y).tolist():
+        mask = y == c
+        buffer[c] = (x[mask], y[mask])
+    share = mem_size // len(buffer)
+    for c, (xc, yc) in buffer.items():
+        keep = torch.randperm(len(yc))[:share]
+        buffer[c] = (xc[keep], yc[keep])
+
+
+def _accuracy(model, x, y, batch_size, device) -> float:  # type: ignore[no-untyped-def]
+    import torch
+
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for start in range(0, len(y), batch_size):
+            logits = model(x[start : start + batch_size].to(device))
+            correct += int((logits.argmax(1).cpu() == y[start : start + batch_size]).sum())
+    return correct / len(y)
+
+
+def run_worker(side: str, workload: str, threads: int, out: str) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    result = {"avalanche": worker_avalanche, "raw": worker_raw}[side](workload)
+    Path(out).write_text(json.dumps(result))
+
+
+# ------------------------------------------------------------------------------- measuring processes
+
+
+def measured(argv: list[str], cwd: Path) -> tuple[float, float, int]:
+    """Run a process: (wall seconds, peak RSS in MiB, exit code)."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    env["WANDB_MODE"] = "disabled"
+    started = time.perf_counter()
+    process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        sys.exit(f"failed ({process.returncode}): {' '.join(argv)}\n{process.stderr.read().decode()[-3000:]}")
+    return wall, usage.ru_maxrss / 1024, process.returncode
+
+
+def one_side(side: str, workload: str, threads: int, scratch: Path) -> dict:
+    run_dir = Path(tempfile.mkdtemp(dir=scratch))
+    if side.startswith("replay-run"):
+        argv = replay_run_args(workload, threads, run_dir, fast_path=side == "replay-run")
+        wall, peak, _ = measured(argv, run_dir)
+        results = json.loads((run_dir / "results.json").read_text())
+        seconds = results["timings"]["train_seconds"] + results["timings"]["eval_seconds"]
+        return {
+            "seconds": seconds,
+            "wall": wall,
+            "peak_mib": peak,
+            "accuracy_matrix": results["accuracy_matrix"],
+        }
+    out = run_dir / "worker.json"
+    argv = [sys.executable, __file__, "--worker", side, "--workloads", workload, "--threads", str(threads)]
+    wall, peak, _ = measured([*argv, "--json", str(out)], run_dir)
+    return {**json.loads(out.read_text()), "wall": wall, "peak_mib": peak}
+
+
+SIDES = ["replay-run", "avalanche", "raw", "replay-run (fast_path=false)"]
+
+
+def bench_workload(workload: str, repeats: int, threads: int, scratch: Path) -> dict:
+    runs: dict[str, list[dict]] = {side: [] for side in SIDES}
+    for round_ in range(repeats):
+        order = SIDES[round_ % len(SIDES) :] + SIDES[: round_ % len(SIDES)]  # alternate who goes first
+        for side in order:
+            runs[side].append(one_side(side, workload, threads, scratch))
+            print(
+                f"  {workload} round {round_ + 1}/{repeats} {side}: {runs[side][-1]['seconds']:.2f} s",
+                flush=True,
+            )
+
+    def paired_ratio(a: str, b: str) -> float:
+        return statistics.median(x["seconds"] / y["seconds"] for x, y in zip(runs[a], runs[b], strict=True))
+
+    summary = {
+        side: {
+            "seconds_median": statistics.median(r["seconds"] for r in rs),
+            "seconds": [r["seconds"] for r in rs],
+            "process_wall_median": statistics.median(r["wall"] for r in rs),
+            "peak_mib_max": max(r["peak_mib"] for r in rs),
+        }
+        for side, rs in runs.items()
+    }
+    return {
+        "sides": summary,
+        "P1": paired_ratio("replay-run", "avalanche"),
+        "P1_fast_path_off": paired_ratio("replay-run (fast_path=false)", "avalanche"),
+        "P2": paired_ratio("replay-run", "raw"),
+        "P2_plain_avalanche": paired_ratio("avalanche", "raw"),
+        "same_accuracy_matrix_as_avalanche": all(
+            a["accuracy_matrix"] == b["accuracy_matrix"]
+            for r in ("replay-run", "replay-run (fast_path=false)")
+            for a, b in zip(runs[r], runs["avalanche"], strict=True)
+        ),
+    }
+
+
+def bench_startup(repeats: int, scratch: Path) -> dict:
+    found = {}
+    for name, extra in (("--help", ["--help"]), ("--cfg job", ["--cfg", "job"])):
+        samples = [measured([REPLAY_RUN, *extra], scratch) for _ in range(repeats)]
+        found[name] = {
+            "seconds_median": statistics.median(s[0] for s in samples),
+            "seconds": [s[0] for s in samples],
+            "peak_mib_max": max(s[1] for s in samples),
+        }
+    return found
+
+
+def machine() -> dict:
+    """Where the figures come from. Torch is asked in a child process: this process stays small, so
+    the peak RSS of the processes it starts (forked from it) is theirs, not its own."""
+    probe = (
+        "import torch; print(torch.__version__); "
+        "print(torch.cuda.is_available() and torch.cuda.get_device_name(0))"
+    )
+    torch_version, gpu = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split("\n")[:2]
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if "model name" in line
+        ),
+        platform.processor(),
+    )
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "gpu": None if gpu == "False" else gpu,
+        "python": platform.python_version(),
+        "torch": torch_version,
+        "load_average_at_start": os.getloadavg(),
+    }
+
+
+def table(report: dict) -> str:
+    lines = [
+        f"machine: {report['machine']['nproc']} CPUs, {report['machine']['cpu']}, "
+        f"gpu: {report['machine']['gpu'] or 'none'}, torch threads per run: {report['threads']}, "
+        f"repeats: {report['repeats']}"
+    ]
+    row = "{:<14}{:<44}{:>10}{:>10}{:>8}"
+    lines.append(row.format("", "measure", "value", "goal", "met"))
+    for workload, result in report["workloads"].items():
+        for key, label in (
+            ("P1", "P1 replay-run / hand-written Avalanche"),
+            ("P2", "P2 replay-run / raw PyTorch loop"),
+            ("P1_fast_path_off", "   replay-run fast_path=false / Avalanche"),
+            ("P2_plain_avalanche", "   plain Avalanche / raw PyTorch loop"),
+        ):
+            goal = GOALS.get(key)
+            met = "" if goal is None else ("yes" if result[key] <= goal else "no")
+            lines.append(
+                row.format(workload, label, f"{result[key]:.2f}x", f"<= {goal}x" if goal else "", met)
+            )
+        lines.append(
+            row.format(
+                workload,
+                "   same accuracy matrix as Avalanche",
+                str(result["same_accuracy_matrix_as_avalanche"]),
+                "",
+                "",
+            )
+        )
+    for name, result in report["startup"].items():
+        met = "yes" if result["seconds_median"] <= GOALS["P3"] else "no"
+        lines.append(
+            row.format(
+                "startup",
+                f"P3 replay-run {name}",
+                f"{result['seconds_median']:.2f} s",
+                f"<= {GOALS['P3']} s",
+                met,
+            )
+        )
+    lines.append("")
+    side_row = "{:<14}{:<30}{:>14}{:>16}{:>12}"
+    lines.append(side_row.format("", "side", "loop s (med)", "process s (med)", "peak MiB"))
+    for workload, result in report["workloads"].items():
+        for side, s in result["sides"].items():
+            lines.append(
+                side_row.format(
+                    workload,
+                    side,
+                    f"{s['seconds_median']:.2f}",
+                    f"{s['process_wall_median']:.2f}",
+                    f"{s['peak_mib_max']:.0f}",
+                )
+            )
+    for name, s in report["startup"].items():
+        lines.append(
+            side_row.format(
+                "startup", f"replay-run {name}", "", f"{s['seconds_median']:.2f}", f"{s['peak_mib_max']:.0f}"
+            )
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=3, help="rounds of alternating runs per workload")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads in every run (same on all sides)"
+    )
+    parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS))
+    parser.add_argument("--startup-repeats", type=int, default=5)
+    parser.add_argument("--json", help="also write the report as JSON to this path")
+    parser.add_argument("--worker", choices=["avalanche", "raw"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        sys.path.insert(0, str(ROOT))
+        run_worker(args.worker, args.workloads[0], args.threads, args.json)
+        return
+    sys.path.insert(0, str(ROOT))
+    with tempfile.TemporaryDirectory(prefix="replay-bench-") as scratch:
+        report = {"machine": machine(), "threads": args.threads, "repeats": args.repeats, "workloads": {}}
+        for workload in args.workloads:
+            report["workloads"][workload] = bench_workload(
+                workload, args.repeats, args.threads, Path(scratch)
+            )
+        report["startup"] = bench_startup(args.startup_repeats, Path(scratch))
+    print(table(report))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
