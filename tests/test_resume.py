@@ -80,7 +80,8 @@ def test_sigkill_then_resume_gives_the_uninterrupted_run(uninterrupted, tmp_path
     assert results["buffer_composition"] == uninterrupted["buffer_composition"]
 
     runs = [run for run in offline_runs(run_dir / "wandb") if run.run_id]
-    assert len({run.run_id for run in runs}) == 1, "a resumed run continues the same W&B run"
+    files = sorted((run_dir / "wandb").rglob("run-*.wandb"))
+    assert len({run.run_id for run in runs}) == 1, f"one W&B run continued: {files} {resumed.stderr}"
     logged = [row["experience"] for run in runs for row in run.history if "average_accuracy" in row]
     assert sorted(logged) == [0, 1, 2, 3, 4], "every experience logged exactly once"
 
