@@ -38,6 +38,14 @@ def resolve_mode(mode: str) -> str:
     return os.environ.get("WANDB_MODE") or ("online" if has_api_key() else "offline")
 
 
+def wandb_group_for(sweep_dir: Path) -> str:
+    """A sweep's W&B group: its directory below ``outputs/`` (``multirun/<date>/<time>``), so the jobs
+    and the comparison of one sweep share it wherever the command ran from."""
+    parts = Path(sweep_dir).parts
+    below = parts[len(parts) - parts[::-1].index("outputs") :] if "outputs" in parts else parts[-3:]
+    return "/".join(below)
+
+
 def sweep_group() -> str | None:
     """In a Hydra multirun, the sweep directory names the group, so one sweep's jobs sit together."""
     from hydra.core.hydra_config import HydraConfig
@@ -45,7 +53,7 @@ def sweep_group() -> str | None:
 
     if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
         return None
-    return HydraConfig.get().sweep.dir.replace(os.sep, "/").removeprefix("outputs/")
+    return wandb_group_for(Path(HydraConfig.get().sweep.dir))
 
 
 def run_name(config: dict[str, Any]) -> str:

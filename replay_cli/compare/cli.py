@@ -50,6 +50,18 @@ def parser() -> argparse.ArgumentParser:
         help="where to write tables, figures and report.html (default: <sweep>/compare)",
     )
     cli.add_argument("--no-figures", action="store_true", help="write only the table files (faster)")
+    cli.add_argument(
+        "--wandb",
+        action="store_true",
+        help="also log the table and figures as one W&B run in the sweep's group (offline without a key)",
+    )
+    cli.add_argument(
+        "--wandb-project", default="replay-cli", metavar="NAME", help="W&B project (default: replay-cli)"
+    )
+    cli.add_argument("--wandb-entity", metavar="NAME", help="W&B user or team (default: yours)")
+    cli.add_argument(
+        "--wandb-group", metavar="NAME", help="W&B group (default: the sweep's, as replay-run uses)"
+    )
     return cli
 
 
@@ -75,6 +87,11 @@ def run(args: argparse.Namespace) -> None:
     written = write_outputs(comparison, args.out or comparison.output_dir(), figures=not args.no_figures)
     shown = written.report or written.tables["markdown"]
     print(f"{PROG}: wrote {len(written.paths())} files to {written.out_dir} (open {shown})", file=sys.stderr)
+    if args.wandb:
+        from replay_cli.compare.wandb_upload import upload
+
+        name = upload(comparison, written, args.wandb_project, args.wandb_entity, args.wandb_group)
+        print(f"{PROG}: logged {name} to W&B", file=sys.stderr)
 
 
 if __name__ == "__main__":
