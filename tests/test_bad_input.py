@@ -39,6 +39,10 @@ BAD_INPUTS = [
     (["logger.mode=loud"], "logger.mode=loud is invalid: expected one of: auto, online, offline, disabled"),
     (["hydra.run.dir=/proc/replay-run"], "cannot write or read /proc/replay-run"),
     (["resume=does/not/exist"], "resume=does/not/exist: no such run directory"),
+    (
+        ["benchmark=split_mnist", "benchmark.dataset_root=/nonexistent/data", "benchmark.download=false"],
+        "MNIST files not found: expected train-images-idx3-ubyte.gz",
+    ),
     (["resume=."], "resume=.: no checkpoint.pt there"),
 ]
 
