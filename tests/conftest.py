@@ -42,6 +42,25 @@ def run_in_process(tmp_path):
     return run
 
 
+@pytest.fixture
+def fail_at_step(monkeypatch):
+    """``fail_at_step(n)``: the evaluation after training step ``n`` raises, as a crash mid-run would."""
+    from replay_cli import metrics
+
+    def arm(step: int) -> None:
+        real_row, calls = metrics.accuracy_row, []
+
+        def failing(*args, **kwargs):
+            calls.append(1)
+            if len(calls) == step + 1:
+                raise RuntimeError("injected failure")
+            return real_row(*args, **kwargs)
+
+        monkeypatch.setattr(metrics, "accuracy_row", failing)
+
+    return arm
+
+
 def replay_run(
     *args: str, cwd: Path, env: dict | None = None, unset: tuple[str, ...] = (), timeout: int = 300
 ) -> subprocess.CompletedProcess:

@@ -121,21 +121,12 @@ def test_cnn_model_trains(run_in_process):
     assert results["final_average_accuracy"] > 0.2
 
 
-def test_a_failing_step_keeps_the_finished_ones(run_in_process, monkeypatch, tmp_path):
+def test_a_failing_step_keeps_the_finished_ones(run_in_process, fail_at_step, tmp_path):
     import json
 
-    from replay_cli import metrics
     from replay_cli.errors import RunFailed
 
-    real_row, calls = metrics.accuracy_row, []
-
-    def fail_on_third(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise RuntimeError("injected failure")
-        return real_row(*args, **kwargs)
-
-    monkeypatch.setattr(metrics, "accuracy_row", fail_on_third)
+    fail_at_step(2)
     with pytest.raises(RunFailed, match=r"after 2 of 5 steps .*injected failure"):
         run_in_process("mem_size=100")
     results = json.loads((tmp_path / "run" / "results.json").read_text())

@@ -90,20 +90,13 @@ def test_logger_none_logs_nothing(tmp_path):
     assert "wandb" not in result.stderr.lower()
 
 
-def test_failing_run_finishes_wandb_as_failed_and_keeps_results(run_in_process, monkeypatch, tmp_path):
-    from replay_cli import metrics
+def test_failing_run_finishes_wandb_as_failed_and_keeps_results(
+    run_in_process, fail_at_step, monkeypatch, tmp_path
+):
     from replay_cli.errors import RunFailed
 
     monkeypatch.setenv("WANDB_MODE", "offline")
-    real_row, calls = metrics.accuracy_row, []
-
-    def fail_after_two(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise RuntimeError("injected failure")
-        return real_row(*args, **kwargs)
-
-    monkeypatch.setattr(metrics, "accuracy_row", fail_after_two)
+    fail_at_step(2)
     with pytest.raises(RunFailed):
         run_in_process("logger=wandb", "mem_size=100")
     results = json.loads((tmp_path / "run" / "results.json").read_text())

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from replay_cli.compare.comparison import DEFAULT_METRIC, Comparison, Group, Stat
+from replay_cli.figures import draw_accuracy_matrix, draw_stacked_bars
 
 BASELINES = {"naive": "lower bound", "joint": "upper bound"}
 _BOUND_COLORS = {"naive": "tab:red", "joint": "tab:green"}
@@ -150,27 +151,10 @@ def _accuracy_matrices(comparison: Comparison) -> Any:
     figure, panels = _grid(len(groups))
     for axes, group in zip(panels, groups, strict=True):
         mean, _ = _mean_matrix(group)
-        image = axes.imshow(mean, vmin=0, vmax=1, cmap="viridis", aspect="auto")
-        if mean.shape[1] <= 8:
-            for (i, j), value in _cells(mean):
-                axes.text(
-                    j,
-                    i,
-                    f"{value:.2f}",
-                    ha="center",
-                    va="center",
-                    fontsize=7,
-                    color="black" if value > 0.6 else "white",
-                )
+        image = draw_accuracy_matrix(axes, mean, fontsize=7)
         axes.set(title=_wrap(group.label), xlabel="test experience", ylabel="after step")
-        axes.set_xticks(range(mean.shape[1]))
-        axes.set_yticks(range(mean.shape[0]))
     figure.colorbar(image, ax=panels, shrink=0.8, label="accuracy")
     return figure
-
-
-def _cells(matrix: Any) -> list[tuple[tuple[int, int], float]]:
-    return [((i, j), float(matrix[i, j])) for i in range(matrix.shape[0]) for j in range(matrix.shape[1])]
 
 
 def _forgetting_curves(comparison: Comparison) -> Any:
@@ -206,13 +190,9 @@ def _buffer_composition(comparison: Comparison) -> Any:
     figure, panels = _grid(len(groups))
     for axes, group in zip(panels, groups, strict=True):
         steps, origins, counts = _mean_composition(group)
-        bottom = [0.0] * len(steps)
-        for origin in origins:
-            heights = [counts[step].get(origin, 0.0) for step in steps]
-            axes.bar(steps, heights, bottom=bottom, label=f"from exp {origin}")
-            bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+        stacks = {f"from exp {o}": [counts[step].get(o, 0.0) for step in steps] for o in origins}
+        draw_stacked_bars(axes, steps, stacks)
         axes.set(title=_wrap(group.label), xlabel="after step", ylabel="samples in buffer")
-        axes.set_xticks(steps)
     _legend(figure, panels)
     return figure
 
