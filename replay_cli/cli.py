@@ -119,7 +119,13 @@ def main() -> None:
 
     _interrupt_on_sigterm()
     with errors.reported_as_one_line():
-        sys.argv = [sys.argv[0], *resume.resume_argv(sys.argv[1:])]
+        arguments = sys.argv[1:]
+        if "--help" in arguments or "-h" in arguments:
+            from replay_cli.help import render_help
+
+            print(render_help(config_dir(), [a for a in arguments if not a.startswith("-")]))
+            return
+        sys.argv = [sys.argv[0], *resume.resume_argv(arguments)]
         hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")(task)()
     if _failed_jobs and len(_failed_jobs) == 1 and not sweep_summary.failed_jobs_in_last_sweep:
         sys.exit(errors.exit_code(_failed_jobs[0]))

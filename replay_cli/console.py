@@ -31,9 +31,27 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 
 class ConsoleSummary:
-    """One line per finished step, then the accuracy matrix and final metrics as tables."""
+    """One line per finished step, then the accuracy matrix and final metrics as tables. A closed
+    terminal or pipe (``replay-run | head``) stops the printing, never the run."""
+
+    def __init__(self) -> None:
+        self.closed = False
 
     def experience_done(self, results: Any) -> None:
+        self._print_safely(self._print_step, results)
+
+    def run_ended(self, results: Any) -> None:
+        self._print_safely(self._print_summary, results)
+
+    def _print_safely(self, show: Any, results: Any) -> None:
+        if self.closed:
+            return
+        try:
+            show(results)
+        except OSError:  # BrokenPipeError and friends
+            self.closed = True
+
+    def _print_step(self, results: Any) -> None:
         step = len(results.accuracy_matrix) - 1
         buffer = results.buffer_composition[-1]
         console.print(
@@ -42,7 +60,7 @@ class ConsoleSummary:
             f"  buffer {buffer['size']}  train {results.train_seconds[-1]:.1f}s"
         )
 
-    def run_ended(self, results: Any) -> None:
+    def _print_summary(self, results: Any) -> None:
         if not results.accuracy_matrix:
             return
         console.print(accuracy_table(results.accuracy_matrix))

@@ -156,6 +156,9 @@ def reported_as_one_line(prog: str = "replay-run") -> Iterator[None]:
     os.environ[ONE_LINE_ENV] = "1"
     try:
         yield
+    except BrokenPipeError:  # `replay-run --help | head`: the reader left, nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         sys.exit(130)

@@ -36,20 +36,20 @@ def seed_everything(seed: int) -> None:
 @contextmanager
 def avalanche_noise_hidden() -> Iterator[None]:
     """Avalanche 0.6 warns about its own deprecated internals on every step (re-arming its filter each
-    time, so ``filterwarnings`` cannot silence it); users cannot act on those, so they are not shown."""
-    show = warnings.showwarning
+    time, so a filter cannot silence it), and importing it makes qpsolvers warn that no QP solver is
+    installed (only GEM-like strategies need one); users cannot act on those: not shown."""
+    with warnings.catch_warnings():  # restores filters and showwarning on the way out
+        warnings.filterwarnings("ignore", message="no QP solver found", category=UserWarning)
+        show = warnings.showwarning
 
-    def show_unless_noise(message, category, filename, *args, **kwargs):  # type: ignore[no-untyped-def]
-        from_avalanche = f"{os.sep}avalanche{os.sep}" in filename
-        if from_avalanche and (issubclass(category, DeprecationWarning) or "No loggers" in str(message)):
-            return
-        show(message, category, filename, *args, **kwargs)
+        def show_unless_noise(message, category, filename, *args, **kwargs):  # type: ignore[no-untyped-def]
+            from_avalanche = f"{os.sep}avalanche{os.sep}" in filename
+            if from_avalanche and (issubclass(category, DeprecationWarning) or "No loggers" in str(message)):
+                return
+            show(message, category, filename, *args, **kwargs)
 
-    warnings.showwarning = show_unless_noise
-    try:
+        warnings.showwarning = show_unless_noise
         yield
-    finally:
-        warnings.showwarning = show
 
 
 def run_experiment(

@@ -76,15 +76,23 @@ def replay_compare(
     return _command([sys.executable, "-m", "replay_cli.compare", *args], cwd, env, timeout)
 
 
-def _command(
-    argv: list[str], cwd: Path, env: dict | None, timeout: int, unset: tuple[str, ...] = ()
-) -> subprocess.CompletedProcess:
-    dropped = {"HYDRA_FULL_ERROR", *unset}
+def cli_env(env: dict | None = None, unset: tuple[str, ...] = ()) -> dict[str, str]:
+    """The environment a user's shell would give the commands: W&B offline (unless unset), and no
+    W&B service of this test process (in-process tests start one; a command must start its own)."""
+    dropped = {"HYDRA_FULL_ERROR", "WANDB_SERVICE", *unset}
     full_env = {k: v for k, v in os.environ.items() if k not in dropped}
     if "WANDB_MODE" not in unset:
         full_env["WANDB_MODE"] = "offline"
     full_env.update(env or {})
-    return subprocess.run(argv, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+    return full_env
+
+
+def _command(
+    argv: list[str], cwd: Path, env: dict | None, timeout: int, unset: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        argv, cwd=cwd, env=cli_env(env, unset), capture_output=True, text=True, timeout=timeout
+    )
 
 
 SMALL_SWEEP = (

@@ -37,3 +37,8 @@ def test_config_tree_can_be_turned_off_and_help_is_fast(tmp_path):
     shown = replay_run("--cfg", "job", cwd=tmp_path)
     assert time.perf_counter() - started < 5
     assert shown.returncode == 0 and "mem_size: 500" in shown.stdout
+    helped = replay_run("storage=herding", "--help", cwd=tmp_path)
+    assert helped.returncode == 0, helped.stderr
+    assert "storage: class_balanced, closest_to_center, experience_balanced, herding" in helped.stdout
+    assert "name: herding" in helped.stdout  # the config composed with the overrides
+    assert len(list((tmp_path / "outputs" / "runs").glob("*/*"))) == 1, "--help runs nothing"

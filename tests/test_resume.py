@@ -11,7 +11,7 @@ import pytest
 
 from replay_cli.checkpoint import CHECKPOINT_FILE
 from replay_cli.wandb_records import offline_runs
-from tests.conftest import REPLAY_RUN, replay_run
+from tests.conftest import REPLAY_RUN, cli_env, replay_run
 
 # Adam has optimizer state across experiences: resuming must restore it, not reset it.
 SLOW_ENOUGH = (
@@ -31,12 +31,10 @@ def results_of(run_dir: Path) -> dict:
 
 def start_and_wait(cwd: Path, run_dir: str, steps: int, *extra: str) -> subprocess.Popen:
     """Start replay-run in the background and return once ``steps`` steps are checkpointed."""
-    env = {**os.environ, "WANDB_MODE": "offline"}
-    env.pop("HYDRA_FULL_ERROR", None)
     process = subprocess.Popen(
         [REPLAY_RUN, *SLOW_ENOUGH, f"hydra.run.dir={run_dir}", *extra],
         cwd=cwd,
-        env=env,
+        env=cli_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
