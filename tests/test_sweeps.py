@@ -27,7 +27,7 @@ def summary_rows(sweep: Path) -> list[dict]:
     return rows
 
 
-@pytest.mark.parametrize("launcher", ["basic", "joblib", "submitit_local"])
+@pytest.mark.parametrize("launcher", ["basic", "joblib", "submitit_local", "ray"])
 def test_four_job_sweep(launcher, tmp_path):
     extra = [] if launcher == "basic" else [f"launcher={launcher}"]
     result = replay_run(
@@ -104,7 +104,12 @@ def test_sweep_presets_are_multiruns_over_their_keys(preset, swept):
 
 @pytest.mark.parametrize(
     ("preset", "launcher"),
-    [("joblib", "JoblibLauncher"), ("slurm", "SlurmLauncher"), ("submitit_local", "LocalLauncher")],
+    [
+        ("joblib", "JoblibLauncher"),
+        ("slurm", "SlurmLauncher"),
+        ("submitit_local", "LocalLauncher"),
+        ("ray", "RayLauncher"),
+    ],
 )
 def test_launcher_presets_compose(preset, launcher):
     cfg = hydra_config(f"launcher={preset}")
