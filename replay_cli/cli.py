@@ -37,12 +37,12 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> float | None:
     from replay_cli.validation import validate
 
     checkpoint = None
-    if cfg.resume or resume.unfinished_checkpoint(run_dir):
+    if cfg.resume or resume.has_checkpoint(run_dir):  # resume=..., or a requeued job in its own dir
         cfg, checkpoint = resume.prepare_resume(cfg, run_dir, overrides)
         done, total = resume.steps_done(checkpoint)
         if done == total:
             print(f"replay-run: {run_dir} already completed all {total} steps; nothing to resume")
-            return checkpoint["results"]["accuracy_matrix"] and _final_average(checkpoint["results"])
+            return _final_average(checkpoint["results"])
         print(f"replay-run: resuming {run_dir} after step {done} of {total}")
     validate(cfg)
     if cfg.print_config:

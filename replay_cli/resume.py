@@ -33,7 +33,7 @@ def resume_argv(argv: list[str]) -> list[str]:
     return [*argv, f"hydra.run.dir='{run_dir}'", "hydra.output_subdir=.hydra/resume"]
 
 
-def unfinished_checkpoint(run_dir: Path) -> bool:
+def has_checkpoint(run_dir: Path) -> bool:
     return checkpoint_path(run_dir).is_file()
 
 

@@ -166,7 +166,8 @@ class WandbLogger:
 
         if self.mode == "offline":
             return logged_experiences(self.directory / "wandb", self.resume_id)
-        last = self.run.summary.get("experience") if "average_accuracy" in self.run.summary else None
+        summary = self.run.summary
+        last = summary.get("experience") if summary.get("average_accuracy") is not None else None
         return set(range(int(last) + 1)) if last is not None else set()
 
     def _log_step(self, results: Any) -> None:
