@@ -8,6 +8,7 @@ composition per experience of origin is counted exactly and how a checkpointed b
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,8 +35,9 @@ class Benchmark:
     def n_experiences(self) -> int:
         return len(self.scenario.train_stream)
 
-    @property
+    @functools.cached_property
     def n_tasks(self) -> int:
+        """Distinct task labels of the training stream (read once: several builders and every step ask)."""
         tasks = set()
         for experience in self.train_stream:
             tasks.update(int(t) for t in experience.dataset.targets_task_labels.uniques)

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from replay_cli.errors import UsageError
+from replay_cli.results import replace_atomically
 
 CHECKPOINT_FILE = "checkpoint.pt"
 FORMAT = "replay-cli-checkpoint/1"
@@ -105,15 +104,8 @@ def save_checkpoint(
         "rng": rng_state(),
         "wandb_run_id": wandb_run_id,
     }
-    target = checkpoint_path(run_dir)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, target)  # the previous checkpoint goes with the rename: only the last is kept
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # the previous checkpoint goes with the rename: only the last is kept
+    replace_atomically(checkpoint_path(run_dir), lambda handle: torch.save(state, handle))
 
 
 class Checkpointer:

@@ -17,7 +17,7 @@ from replay_cli import builders, metrics
 from replay_cli.checkpoint import Checkpointer, restore_training_state
 from replay_cli.console import ConsoleSummary, progress_plugin
 from replay_cli.errors import RunFailed, RunInterrupted
-from replay_cli.results import ResultsFile, ResultsSink, RunResults
+from replay_cli.results import RESULTS_FILE, ResultsFile, ResultsSink, RunResults
 from replay_cli.validation import validate_against_benchmark, validate_feature_layer
 
 
@@ -137,28 +137,30 @@ def _run(
             _tell(sinks, "experience_done", results)
     except KeyboardInterrupt as interruption:
         done = len(results.accuracy_matrix)
-        results.finish(
-            "interrupted", "interrupted by a signal" if done else "interrupted before the first step"
-        )
-        _tell(sinks, "run_ended", results)
-        resume = f"; resume with: replay-run resume={run_dir}" if done else ""
-        kept = run_dir / "results.json"
+        reason = "interrupted by a signal" if done else "interrupted before the first step"
+        resume = _end_early(results, sinks, "interrupted", reason, run_dir)
+        kept = run_dir / RESULTS_FILE
         raise RunInterrupted(
             f"interrupted after {done} of {len(steps)} steps; results kept in {kept}{resume}",
             getattr(interruption, "exit_status", 130),
         ) from None
     except Exception as error:
         done = len(results.accuracy_matrix)
-        results.finish("failed", f"{type(error).__name__}: {error}")
-        _tell(sinks, "run_ended", results)
-        resume = f"; resume with: replay-run resume={run_dir}" if done else ""
+        resume = _end_early(results, sinks, "failed", f"{type(error).__name__}: {error}", run_dir)
         raise RunFailed(
             f"training failed after {done} of {len(steps)} steps ({type(error).__name__}: {error}); "
-            f"finished steps kept in {run_dir / 'results.json'}{resume}"
+            f"finished steps kept in {run_dir / RESULTS_FILE}{resume}"
         ) from error
     results.finish("completed")
     _tell(sinks, "run_ended", results)
     return results
+
+
+def _end_early(results: RunResults, sinks: Sequence[Any], status: str, reason: str, run_dir: Path) -> str:
+    """Record how the run stopped and tell the sinks; returns the resume hint when a step is saved."""
+    results.finish(status, reason)
+    _tell(sinks, "run_ended", results)
+    return f"; resume with: replay-run resume={run_dir}" if results.accuracy_matrix else ""
 
 
 def _tell(sinks: Sequence[Any], event: str, results: RunResults) -> None:

@@ -11,9 +11,10 @@ import os
 import platform
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from replay_cli import metrics
 
@@ -149,13 +150,14 @@ class ResultsFile:
     run_ended = experience_done
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write to a temporary file beside ``path``, then rename: readers never see a partial file."""
+def replace_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Write through a temporary file beside ``path``, then rename: readers never see a partial file,
+    and a crash leaves the previous version whole."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=2)
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
@@ -163,6 +165,10 @@ def write_json_atomic(path: Path, data: Any) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    replace_atomically(path, lambda handle: handle.write(json.dumps(data, indent=2).encode()))
 
 
 @functools.cache
