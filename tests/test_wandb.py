@@ -101,6 +101,9 @@ def test_failing_run_finishes_wandb_as_failed_and_keeps_results(
         run_in_process("logger=wandb", "mem_size=100")
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["status"] == "failed" and len(results["accuracy_matrix"]) == 2
+    import wandb
+
+    wandb.teardown()  # in this process the W&B service outlives the run; stopping it flushes the file
     (run,) = offline_runs(tmp_path / "run" / "wandb")
     assert run.exit_code == 1
     assert run.summary["status"] == "failed"
