@@ -33,8 +33,8 @@ def config_dir() -> str:
 
 def run(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> float | None:
     """Validate, print the config, train (or resume); returns the final average accuracy."""
-    from replay_cli import resume
-    from replay_cli.validation import validate
+    from replay_cli.config.validation import validate
+    from replay_cli.training import resume
 
     checkpoint = None
     if cfg.resume or resume.has_checkpoint(run_dir):  # resume=..., or a requeued job in its own dir
@@ -46,20 +46,20 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> float | None:
         print(f"replay-run: resuming {run_dir} after step {done} of {total}")
     validate(cfg)
     if cfg.print_config:
-        from replay_cli.console import print_config_tree
+        from replay_cli.reporting.console import print_config_tree
 
         print_config_tree(cfg)
     if cfg.num_threads:
         import torch
 
         torch.set_num_threads(cfg.num_threads)
-    from replay_cli.experiment import run_experiment
+    from replay_cli.training.experiment import run_experiment
 
     return run_experiment(cfg, run_dir, checkpoint=checkpoint).final_average_accuracy
 
 
 def _final_average(results: dict) -> float:
-    from replay_cli.results import RunResults
+    from replay_cli.reporting.results import RunResults
 
     return RunResults(**results).final_average_accuracy
 
@@ -88,7 +88,7 @@ def task(cfg: DictConfig) -> float | None:
 
 def _record_failure(run_dir: Path, cfg: DictConfig, error: BaseException) -> None:
     """A sweep job that failed before training still leaves a results.json saying why."""
-    from replay_cli.results import RESULTS_FILE, write_json_atomic
+    from replay_cli.reporting.results import RESULTS_FILE, write_json_atomic
 
     if (run_dir / RESULTS_FILE).exists():
         return
@@ -115,7 +115,8 @@ def _interrupt_on_sigterm() -> None:
 def main() -> None:
     import hydra
 
-    from replay_cli import resume, sweep_summary
+    from replay_cli.sweeps import summary as sweep_summary
+    from replay_cli.training import resume
 
     _interrupt_on_sigterm()
     with errors.reported_as_one_line():

@@ -77,7 +77,7 @@ def replay_run_args(workload: str, threads: int, run_dir: Path, fast_path: bool 
 
 
 def load_tensors(workload: str):  # type: ignore[no-untyped-def]
-    from replay_cli.benchmarks import load_digits_tensors, synthetic_tensors
+    from replay_cli.data.benchmarks import load_digits_tensors, synthetic_tensors
 
     if workload == "synthetic":
         return synthetic_tensors((1, 28, 28), 10, 60_000, 10_000, seed=0), (1, 28, 28)
@@ -97,8 +97,8 @@ def worker_avalanche(workload: str) -> dict:
     from avalanche.training.plugins import EvaluationPlugin, ReplayPlugin
     from avalanche.training.storage_policy import ClassBalancedBuffer
 
-    from replay_cli.metrics import accuracy_row
-    from replay_cli.models import MLP
+    from replay_cli.models.networks import MLP
+    from replay_cli.reporting.metrics import accuracy_row
 
     s = SETTINGS
     random.seed(s["seed"])
@@ -141,7 +141,7 @@ def worker_raw(workload: str) -> dict:
     """Plain PyTorch: the same model, optimizer steps and batch composition, indexing tensors directly."""
     import torch
 
-    from replay_cli.models import MLP
+    from replay_cli.models.networks import MLP
 
     s = SETTINGS
     torch.manual_seed(s["seed"])

@@ -8,7 +8,7 @@ Arguments with ``=`` are Hydra overrides applied to every run. Exit code 1 when 
 
 import sys
 
-from replay_cli.reproduce import main
+from replay_cli.sweeps.reproduce import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -29,8 +29,8 @@ def compose_config(*overrides: str) -> DictConfig:
 @pytest.fixture
 def run_in_process(tmp_path):
     """Run an experiment in this process; returns the parsed results.json."""
-    from replay_cli.experiment import run_experiment
-    from replay_cli.validation import validate
+    from replay_cli.config.validation import validate
+    from replay_cli.training.experiment import run_experiment
 
     def run(*overrides: str, run_dir: Path | None = None) -> dict:
         cfg = compose_config(*overrides)
@@ -45,7 +45,7 @@ def run_in_process(tmp_path):
 @pytest.fixture
 def fail_at_step(monkeypatch):
     """``fail_at_step(n)``: the evaluation after training step ``n`` raises, as a crash mid-run would."""
-    from replay_cli import metrics
+    from replay_cli.reporting import metrics
 
     def arm(step: int) -> None:
         real_row, calls = metrics.accuracy_row, []
@@ -137,7 +137,7 @@ def fake_run(
     extra: dict | None = None,
 ) -> Path:
     """A run directory as replay-run leaves it, written by the real RunResults, without training."""
-    from replay_cli.results import ResultsFile, RunResults
+    from replay_cli.reporting.results import ResultsFile, RunResults
 
     config = {
         "benchmark": {"name": benchmark, "n_experiences": len(matrix[0])},

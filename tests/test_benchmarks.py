@@ -155,7 +155,7 @@ def test_failed_download_is_the_same_one_line(tmp_path, monkeypatch):
     """No network here: torchvision's download fails and the user sees which files to provide."""
     from torchvision.datasets import mnist
 
-    from replay_cli import datasets
+    from replay_cli.data import datasets
 
     def offline(*args, **kwargs):
         raise OSError("network is unreachable")
@@ -166,7 +166,7 @@ def test_failed_download_is_the_same_one_line(tmp_path, monkeypatch):
 
 
 def test_gzipped_idx_files_are_extracted_once_and_read(tmp_path):
-    from replay_cli import datasets
+    from replay_cli.data import datasets
 
     raw = write_idx_dataset(tmp_path / "MNIST" / "raw", per_class=2, test_per_class=1)
     train, test = datasets.load(datasets.MNIST, str(tmp_path), download=False)
@@ -186,8 +186,8 @@ def test_gzipped_idx_files_are_extracted_once_and_read(tmp_path):
     ],
 )
 def test_class_split_is_checked_before_loading(overrides, message):
-    from replay_cli.builders import build_benchmark
     from replay_cli.errors import one_line
+    from replay_cli.training.builders import build_benchmark
 
     cfg = compose_config("benchmark=split_mnist", "benchmark.dataset_root=/does/not/exist", *overrides)
     with pytest.raises(Exception) as error:
@@ -199,7 +199,7 @@ def test_class_split_is_checked_before_loading(overrides, message):
     ("head", "n_tasks", "multi"), [("auto", 1, False), ("auto", 5, True), ("multi", 1, True)]
 )
 def test_multi_head_is_chosen_by_task_labels_or_config(head, n_tasks, multi):
-    from replay_cli.models import uses_multi_head
+    from replay_cli.models.networks import uses_multi_head
 
     assert uses_multi_head(head, n_tasks) is multi
     assert uses_multi_head("single", 5) is False
@@ -208,7 +208,7 @@ def test_multi_head_is_chosen_by_task_labels_or_config(head, n_tasks, multi):
 def test_multi_head_model_keeps_the_features_layer():
     import torch
 
-    from replay_cli.models import MLP, MultiHead
+    from replay_cli.models.networks import MLP, MultiHead
 
     model = MultiHead(MLP((1, 28, 28), 10), num_classes=10)
     assert "features" in dict(model.named_modules())
@@ -220,7 +220,7 @@ def test_synthetic_is_class_incremental_seeded_and_tagged():
     """The synthetic benchmark: seeded, class-incremental, tagged with each sample's experience of origin."""
     import torch
 
-    from replay_cli.benchmarks import ORIGIN_ATTRIBUTE, synthetic
+    from replay_cli.data.benchmarks import ORIGIN_ATTRIBUTE, synthetic
 
     bench = synthetic(
         input_shape=(3, 4, 4), num_classes=6, train_samples=600, test_samples=120, n_experiences=3

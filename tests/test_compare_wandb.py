@@ -1,7 +1,7 @@
 """replay-compare --wandb: one comparison run in the sweep's own W&B group, with table and figures."""
 
-from replay_cli.wandb_logger import wandb_group_for
-from replay_cli.wandb_records import offline_runs
+from replay_cli.reporting.wandb_logger import wandb_group_for
+from replay_cli.reporting.wandb_records import offline_runs
 from tests.conftest import replay_compare
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from replay_cli.cli import config_dir
-from replay_cli.validation import validate
+from replay_cli.config.validation import validate
 from tests.conftest import compose_config
 
 GROUPS = ["benchmark", "model", "strategy", "storage"]

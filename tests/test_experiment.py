@@ -4,7 +4,7 @@ from collections import Counter
 
 import pytest
 
-from replay_cli.benchmarks import load_digits_tensors
+from replay_cli.data.benchmarks import load_digits_tensors
 
 RESULT_KEYS = {
     "config",

@@ -12,8 +12,8 @@ from avalanche.training.plugins import EvaluationPlugin, ReplayPlugin
 from avalanche.training.storage_policy import ExperienceBalancedBuffer
 from torch import nn
 
-from replay_cli.benchmarks import load_digits_tensors
-from replay_cli.metrics import accuracy_row
+from replay_cli.data.benchmarks import load_digits_tensors
+from replay_cli.reporting.metrics import accuracy_row
 
 
 def plain_avalanche_accuracy_matrix(seed: int) -> list[list[float]]:

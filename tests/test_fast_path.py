@@ -7,9 +7,9 @@ from avalanche.benchmarks.utils import _make_taskaware_tensor_classification_dat
 from avalanche.benchmarks.utils.data_loader import ReplayDataLoader
 from torch.utils.data import DataLoader
 
+from replay_cli.config.validation import validate
+from replay_cli.data.fast_path import is_plain_tensor_data, speed_up
 from replay_cli.errors import ConfigError
-from replay_cli.fast_path import is_plain_tensor_data, speed_up
-from replay_cli.validation import validate
 from tests.conftest import compose_config
 
 

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from replay_cli.cli import config_dir
-from replay_cli.reproduce import main, reproduce
+from replay_cli.sweeps.reproduce import main, reproduce
 from tests.conftest import replay_run
 
 PRESETS = sorted(p.stem for p in (Path(config_dir()) / "experiment").glob("[!_]*.yaml"))

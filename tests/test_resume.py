@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from replay_cli.checkpoint import CHECKPOINT_FILE
-from replay_cli.wandb_records import offline_runs
+from replay_cli.reporting.wandb_records import offline_runs
+from replay_cli.training.checkpoint import CHECKPOINT_FILE
 from tests.conftest import REPLAY_RUN, cli_env, replay_run
 
 # Adam has optimizer state across experiences: resuming must restore it, not reset it.

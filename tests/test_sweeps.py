@@ -9,7 +9,7 @@ import yaml
 from hydra import compose, initialize_config_dir
 
 from replay_cli.cli import config_dir, threads_per_job
-from replay_cli.wandb_records import offline_runs
+from replay_cli.reporting.wandb_records import offline_runs
 from tests.conftest import replay_run
 
 TINY = ("strategy.train_epochs=1", "print_config=false", "progress=false")

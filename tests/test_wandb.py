@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from replay_cli.wandb_records import offline_runs
+from replay_cli.reporting.wandb_records import offline_runs
 from tests.conftest import replay_run, single_run_dir
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from replay_cli.compare.runs import Run, find_runs
 from replay_cli.compare.swept import SEED, hashable, swept_keys
 from replay_cli.errors import UsageError, closest
-from replay_cli.metrics import HIGHER_IS_BETTER
+from replay_cli.reporting.metrics import HIGHER_IS_BETTER
 
 METRICS = tuple(HIGHER_IS_BETTER)
 DEFAULT_METRIC = "final_average_accuracy"

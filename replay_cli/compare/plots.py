@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from replay_cli.compare.comparison import DEFAULT_METRIC, Comparison, Group, Stat
-from replay_cli.figures import draw_accuracy_matrix, draw_stacked_bars
+from replay_cli.reporting.figures import draw_accuracy_matrix, draw_stacked_bars
 
 BASELINES = {"naive": "lower bound", "joint": "upper bound"}
 _BOUND_COLORS = {"naive": "tab:red", "joint": "tab:green"}

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from replay_cli.errors import UsageError
-from replay_cli.results import RESULTS_FILE
+from replay_cli.reporting.results import RESULTS_FILE
 
 OVERRIDES_FILE = Path(".hydra") / "overrides.yaml"
 COMPLETED = "completed"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from replay_cli.compare.comparison import Comparison
 from replay_cli.compare.files import Written
-from replay_cli.wandb_logger import resolve_mode, wandb_group_for
+from replay_cli.reporting.wandb_logger import resolve_mode, wandb_group_for
 
 
 def upload(

@@ -10,7 +10,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from replay_cli.benchmarks import Benchmark
+from replay_cli.data.benchmarks import Benchmark
 
 OPTIMIZERS = {"sgd": "torch.optim.SGD", "adam": "torch.optim.Adam"}
 
@@ -32,7 +32,7 @@ def build_benchmark(cfg: DictConfig) -> Benchmark:
 def build_model(cfg: DictConfig, benchmark: Benchmark) -> Any:
     """The configured model; with one head per task when ``model.head`` asks for it (or, on ``auto``,
     when the benchmark gives task labels)."""
-    from replay_cli.models import MultiHead, uses_multi_head
+    from replay_cli.models.networks import MultiHead, uses_multi_head
 
     model = instantiate_group(
         cfg.model,
@@ -88,7 +88,7 @@ def build_fast_path_plugin(cfg: DictConfig) -> Any:
     """Batched loading of in-memory tensor data (same results), unless ``fast_path=false``."""
     if not cfg.get("fast_path", False):
         return None
-    from replay_cli.fast_path import FastPathPlugin
+    from replay_cli.data.fast_path import FastPathPlugin
 
     return FastPathPlugin()
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-from replay_cli import metrics
+from replay_cli.reporting import metrics
 
 RESULTS_FILE = "results.json"
 

@@ -54,8 +54,8 @@ def compose_preset(preset: str, seed: int, overrides: list[str]) -> DictConfig:
 
 def reproduce(preset: str, seeds: list[int] | None, overrides: list[str], out_dir: Path) -> Row:
     """Run ``preset`` once per seed (the preset's own seeds when ``seeds`` is None)."""
-    from replay_cli.experiment import run_experiment
-    from replay_cli.validation import validate
+    from replay_cli.config.validation import validate
+    from replay_cli.training.experiment import run_experiment
 
     spec = compose_preset(preset, 0, overrides).reproduce
     values = []
@@ -70,7 +70,7 @@ def reproduce(preset: str, seeds: list[int] | None, overrides: list[str], out_di
 def print_table(rows: list[Row]) -> None:
     from rich.table import Table
 
-    from replay_cli.console import console
+    from replay_cli.reporting.console import console
 
     table = Table(title="reproduction: measured vs target")
     for column in ("preset", "metric", "seeds", "measured", "target", "verdict"):

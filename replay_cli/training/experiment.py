@@ -13,12 +13,13 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from replay_cli import builders, metrics
-from replay_cli.checkpoint import Checkpointer, restore_training_state
-from replay_cli.console import ConsoleSummary, progress_plugin
+from replay_cli.config.validation import validate_against_benchmark, validate_feature_layer
 from replay_cli.errors import RunFailed, RunInterrupted
-from replay_cli.results import RESULTS_FILE, ResultsFile, ResultsSink, RunResults
-from replay_cli.validation import validate_against_benchmark, validate_feature_layer
+from replay_cli.reporting import metrics
+from replay_cli.reporting.console import ConsoleSummary, progress_plugin
+from replay_cli.reporting.results import RESULTS_FILE, ResultsFile, ResultsSink, RunResults
+from replay_cli.training import builders
+from replay_cli.training.checkpoint import Checkpointer, restore_training_state
 
 
 def seed_everything(seed: int) -> None:
@@ -59,7 +60,8 @@ def run_experiment(
     checkpoint: dict[str, Any] | None = None,
 ) -> RunResults:
     """Train and evaluate; results.json is complete on disk after every step, whatever happens.
-    With ``checkpoint`` (see :mod:`replay_cli.checkpoint`) the run continues after its last saved step."""
+    With ``checkpoint`` (see :mod:`replay_cli.training.checkpoint`) the run continues after its last
+    saved step."""
     with avalanche_noise_hidden():
         return _run(cfg, Path(run_dir), extra_sinks, checkpoint)
 

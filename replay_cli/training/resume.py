@@ -12,8 +12,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from replay_cli.checkpoint import checkpoint_path, load_checkpoint
 from replay_cli.errors import UsageError
+from replay_cli.training.checkpoint import checkpoint_path, load_checkpoint
 
 # What a resume may change: how the run looks and where it logs, never what it computes.
 PRESENTATION_KEYS = ("resume", "print_config", "progress", "num_threads")

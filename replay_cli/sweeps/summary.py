@@ -15,7 +15,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from replay_cli.results import RESULTS_FILE, write_json_atomic
+from replay_cli.reporting.results import RESULTS_FILE, write_json_atomic
 
 SUMMARY_NAME = "sweep_summary"
 METRICS = ("final_average_accuracy", "final_stream_accuracy", "forgetting", "bwt", "train_seconds")

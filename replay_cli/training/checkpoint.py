@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from replay_cli.errors import UsageError
-from replay_cli.results import replace_atomically
+from replay_cli.reporting.results import replace_atomically
 
 CHECKPOINT_FILE = "checkpoint.pt"
 FORMAT = "replay-cli-checkpoint/1"
@@ -73,7 +73,7 @@ def sample_references(dataset: Any) -> Any:
     """(experience of origin, index in it) of each sample, in the dataset's order."""
     import torch
 
-    from replay_cli.benchmarks import ORIGIN_ATTRIBUTE, ORIGIN_INDEX_ATTRIBUTE
+    from replay_cli.data.benchmarks import ORIGIN_ATTRIBUTE, ORIGIN_INDEX_ATTRIBUTE
 
     if len(dataset) == 0:
         return torch.zeros((0, 2), dtype=torch.long)

@@ -78,7 +78,7 @@ def split_digits(
     from avalanche.benchmarks.scenarios.supervised import class_incremental_benchmark
     from avalanche.benchmarks.utils import _make_taskaware_tensor_classification_dataset as tensor_dataset
 
-    from replay_cli.validation import validate_class_split
+    from replay_cli.config.validation import validate_class_split
 
     validate_class_split(class_order, n_experiences, num_classes=10)
     x_train, y_train, x_test, y_test = load_digits_tensors(test_size, split_seed)
@@ -122,7 +122,7 @@ class Classic:
 
     module: str
     data_loader: str  # the module's name for its (train, test) loader, replaced by ours
-    dataset: str  # attribute of replay_cli.datasets
+    dataset: str  # attribute of replay_cli.data.datasets
     input_shape: tuple[int, ...]
     num_classes: int
     splits_classes: bool  # class splits (Split*) vs. one transformed copy per experience
@@ -165,8 +165,8 @@ def classic(
     import importlib
     from unittest import mock
 
-    from replay_cli import datasets
-    from replay_cli.validation import validate_class_split
+    from replay_cli.config.validation import validate_class_split
+    from replay_cli.data import datasets
 
     spec = CLASSIC[generator]
     if spec.splits_classes:
@@ -195,7 +195,7 @@ def synthetic(
     from avalanche.benchmarks.scenarios.supervised import class_incremental_benchmark
     from avalanche.benchmarks.utils import _make_taskaware_tensor_classification_dataset as tensor_dataset
 
-    from replay_cli.validation import validate_class_split
+    from replay_cli.config.validation import validate_class_split
 
     validate_class_split(None, n_experiences, num_classes)
     x_train, y_train, x_test, y_test = synthetic_tensors(

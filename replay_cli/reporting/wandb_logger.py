@@ -162,7 +162,7 @@ class WandbLogger:
     def _steps_already_logged(self) -> set[int]:
         """What the earlier part of a resumed run recorded: read back from its offline files, or, online,
         every step up to the last one the server has."""
-        from replay_cli.wandb_records import logged_experiences
+        from replay_cli.reporting.wandb_records import logged_experiences
 
         if self.mode == "offline":
             return logged_experiences(self.directory / "wandb", self.resume_id)
@@ -181,7 +181,7 @@ class WandbLogger:
     def _log_one_step(self, results: Any, step: int) -> None:
         import wandb
 
-        from replay_cli.figures import buffer_stacked_bars
+        from replay_cli.reporting.figures import buffer_stacked_bars
 
         compositions = results.buffer_composition[: step + 1]
         rows = [
@@ -205,7 +205,7 @@ class WandbLogger:
     def _finish(self, results: Any) -> None:
         import wandb
 
-        from replay_cli.figures import accuracy_heatmap
+        from replay_cli.reporting.figures import accuracy_heatmap
 
         summary = results.summary()
         for key in FINAL_KEYS:

@@ -1,0 +1,1 @@
+"""Check a composed config before anything is built."""

@@ -1,0 +1,1 @@
+"""Benchmarks and datasets: what is trained and evaluated on, and how it is loaded."""

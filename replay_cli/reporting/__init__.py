@@ -1,0 +1,1 @@
+"""Results as data (results.json, metrics) and their views: console, W&B, figures."""

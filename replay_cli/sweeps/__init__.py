@@ -1,0 +1,1 @@
+"""Multirun sweeps: the summary of every job and the preset reproductions."""
