@@ -33,7 +33,7 @@ def config_dir() -> str:
 
 def run(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> float | None:
     """Validate, print the config, train (or resume); returns the final average accuracy."""
-    from replay_cli.config.validation import validate
+    from replay_cli.config.validation import validate, validate_common_keys
     from replay_cli.training import resume
 
     checkpoint = None
@@ -45,6 +45,8 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> float | None:
             return _final_average(checkpoint["results"])
         print(f"replay-run: resuming {run_dir} after step {done} of {total}")
     validate(cfg)
+    if checkpoint is None:
+        validate_common_keys(cfg, overrides)
     if cfg.print_config:
         from replay_cli.reporting.console import print_config_tree
 

@@ -64,7 +64,7 @@ def replay_run_args(workload: str, threads: int, run_dir: Path, fast_path: bool 
         f"batch_size={s['batch_size']}",
         f"batch_size_mem={s['batch_size_mem']}",
         f"strategy.eval_mb_size={s['eval_mb_size']}",
-        f"strategy.lr={s['lr']}",
+        f"optimizer.lr={s['lr']}",
         f"strategy.train_epochs={WORKLOADS[workload]['epochs']}",
         f"seed={s['seed']}",
         f"num_threads={threads}",

@@ -17,8 +17,8 @@ BAD_INPUTS = [
     (["benchmark=nope"], "benchmark=nope is not an option; choose one of: permuted_mnist, rotated_mnist"),
     (["model=nope"], "model=nope is not an option; choose one of: cnn, mlp"),
     (["mem_sizee=3"], "mem_sizee is not a config key"),
-    (["strategy.optimizer=rmsprop"], "strategy.optimizer=rmsprop is invalid: expected one of: sgd, adam"),
-    (["strategy.lr=0"], "strategy.lr=0 is invalid: expected a number in (0, 10]"),
+    (["optimizer=rmsprop"], "optimizer=rmsprop is not an option; choose one of: adam, sgd"),
+    (["optimizer.lr=0"], "optimizer.lr=0 is invalid: expected a number in (0, 10]"),
     (["strategy.device=tpu"], "strategy.device=tpu is invalid: expected auto, cpu, cuda or cuda:N"),
     (
         ["storage=class_balanced", "storage.policy.adaptive_size=false"],
@@ -35,7 +35,8 @@ BAD_INPUTS = [
     ),
     (["storage=herding", "storage.layer_name=fc9"], "storage.layer_name=fc9 is invalid: expected a layer of"),
     (["x=["], "could not parse override"),
-    (["strategy=joint", "strategy.whole_stream=sometimes"], "strategy.whole_stream=sometimes is invalid"),
+    (["strategy=naive", "mem_size=100"], "mem_size=100 has no effect with strategy=naive"),
+    (["strategy=joint", "storage=reservoir"], "storage=reservoir has no effect with strategy=joint"),
     (["logger.mode=loud"], "logger.mode=loud is invalid: expected one of: auto, online, offline, disabled"),
     (["hydra.run.dir=/proc/replay-run"], "cannot write or read /proc/replay-run"),
     (["resume=does/not/exist"], "resume=does/not/exist: no such run directory"),
@@ -44,6 +45,19 @@ BAD_INPUTS = [
         "MNIST files not found: expected train-images-idx3-ubyte.gz",
     ),
     (["resume=."], "resume=.: no checkpoint.pt there"),
+    (
+        [
+            "storage=class_balanced",
+            "mem_size=5",
+            "storage.policy.adaptive_size=false",
+            "storage.policy.total_num_classes=10",
+        ],
+        "mem_size=5 with storage.policy.total_num_classes=10 (adaptive_size=false) gives each class 0",
+    ),
+    (
+        ["mem_size=3", "storage.policy.adaptive_size=false", "storage.policy.num_experiences=5"],
+        "mem_size=3 with storage.policy.num_experiences=5 (adaptive_size=false) gives each experience 0",
+    ),
 ]
 
 
@@ -99,3 +113,19 @@ def test_hydra_full_error_keeps_the_traceback(tmp_path):
     assert result.returncode != 0
     assert "Traceback" in result.stderr
     assert "ConfigError" in result.stderr
+
+
+def test_a_buffer_smaller_than_its_groups_runs_with_one_warning(tmp_path):
+    """Adaptive class-balanced shares with fewer samples than classes: allowed by design, said once."""
+    result = replay_run(
+        "storage=class_balanced", "mem_size=5", "strategy.train_epochs=1", "logger=none", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert warnings == [
+        "replay-run: warning: mem_size=5 is smaller than the 10 class groups of split_digits: "
+        "storage=class_balanced keeps no sample of 5 of them once all are seen"
+    ]
+    (results,) = tmp_path.glob("outputs/runs/*/*/results.json")
+    final = json.loads(results.read_text())["buffer_composition"][-1]
+    assert final["size"] == 5 and len(final["per_class"]) == 5

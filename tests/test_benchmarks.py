@@ -121,6 +121,24 @@ def test_each_split_benchmark_task_incremental(name, data_root, run_in_process):
     assert sorted(results["buffer_composition"][-1]["per_task"]) == ["0", "1", "2", "3", "4"]
 
 
+def test_task_balanced_replay_needs_one_slot_per_task_the_buffer_holds(data_root, run_in_process, tmp_path):
+    """While the last of 5 tasks trains, the buffer holds 4: batch_size_mem=4 is what Avalanche needs."""
+    from replay_cli.errors import ConfigError
+
+    task_il = [
+        "benchmark=split_mnist",
+        f"benchmark.dataset_root={data_root}",
+        "benchmark.return_task_id=true",
+        "task_balanced_dataloader=true",
+        *(o for o in SMALL_RUN if not o.startswith("batch_size_mem")),
+    ]
+    results = run_in_process(*task_il, "batch_size_mem=4")
+    assert len(results["accuracy_matrix"]) == 5
+    assert sorted(results["buffer_composition"][-1]["per_task"]) == ["0", "1", "2", "3", "4"]
+    with pytest.raises(ConfigError, match=r"batch_size_mem=3 is invalid: expected an integer >= 4"):
+        run_in_process(*task_il, "batch_size_mem=3", run_dir=tmp_path / "refused")
+
+
 def test_console_script_runs_a_task_incremental_benchmark(data_root, tmp_path):
     result = replay_run(
         "benchmark=split_mnist",

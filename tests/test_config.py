@@ -6,13 +6,14 @@ import pytest
 
 from replay_cli.cli import config_dir
 from replay_cli.config.validation import validate
+from replay_cli.help import config_groups
 from tests.conftest import compose_config
 
-GROUPS = ["benchmark", "model", "strategy", "storage"]
+GROUPS = ["benchmark", "model", "strategy", "optimizer", "protocol", "storage"]
 
 
 def options(group: str) -> list[str]:
-    return sorted(p.stem for p in (Path(config_dir()) / group).glob("*.yaml"))
+    return config_groups(Path(config_dir()))[group]
 
 
 def test_defaults_are_explicit():

@@ -34,7 +34,7 @@ def test_preset_composes_with_its_target(preset, tmp_path):
     target = cfg["reproduce"]
     assert target["source"] and target["metric"] == "final_average_accuracy"
     assert 0 < target["target"] <= 1 and 0 < target["tolerance"] < 0.1
-    assert cfg["strategy"]["replay"] is True
+    assert "storage" in cfg["strategy"]["uses"]
     assert cfg["storage"]["policy"]["max_size"] == cfg["mem_size"]
 
 

@@ -18,8 +18,8 @@ SLOW_ENOUGH = (
     "storage=class_balanced",
     "mem_size=200",
     "strategy.train_epochs=10",
-    "strategy.optimizer=adam",
-    "strategy.lr=0.001",
+    "optimizer=adam",
+    "optimizer.lr=0.001",
     "print_config=false",
     "progress=false",
 )
@@ -132,10 +132,10 @@ def test_resuming_a_completed_run_says_so(finished_run):
 
 
 def test_resume_refuses_overrides_that_change_the_experiment(finished_run):
-    result = replay_run(f"resume={finished_run}", "strategy.lr=0.5", cwd=finished_run.parent)
+    result = replay_run(f"resume={finished_run}", "optimizer.lr=0.5", cwd=finished_run.parent)
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
-    assert "strategy.lr=0.5 would change the experiment (the run has strategy.lr=0.1)" in line
+    assert "optimizer.lr=0.5 would change the experiment (the run has optimizer.lr=0.1)" in line
 
 
 def test_checkpoints_never_execute_code(finished_run, tmp_path):

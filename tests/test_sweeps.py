@@ -79,7 +79,7 @@ def test_optuna_preset_runs_three_trials(tmp_path):
     assert len(rows) == 3 and all(row["status"] == "completed" for row in rows)
     best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     assert best["best_value"] == max(row["final_average_accuracy"] for row in rows)
-    assert set(best["best_params"]) == {"strategy.lr", "batch_size", "batch_size_mem", "storage"}
+    assert set(best["best_params"]) == {"optimizer.lr", "batch_size", "batch_size_mem", "storage"}
 
 
 def hydra_config(*overrides: str):

@@ -29,7 +29,7 @@ def test_run_identity_and_config_columns(logged_run):
     assert set(run.tags) == {"split_digits", "replay", "mlp", "class_balanced", "paper"}
     assert run.config["mem_size"] == 200
     assert run.config["storage"] == "class_balanced"
-    assert run.config["strategy.lr"] == 0.1
+    assert run.config["optimizer.lr"] == 0.1
     assert run.exit_code == 0
 
 

@@ -6,13 +6,13 @@ broken rule becomes a :class:`ConfigError` naming the key.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from replay_cli.errors import ConfigError
+from replay_cli.errors import ConfigError, UsageError
 
 
 @dataclass(frozen=True)
@@ -78,12 +78,9 @@ RULES: dict[str, Rule] = {
     "seed": integer(minimum=0),
     "print_config": boolean(),
     "progress": boolean(),
-    "strategy.replay": boolean(),
-    "strategy.whole_stream": boolean(),
-    "strategy.optimizer": one_of("sgd", "adam"),
-    "strategy.lr": number(0, 10, low_open=True),
-    "strategy.momentum": number(0, 1, high_open=True),
-    "strategy.weight_decay": number(0, 1),
+    "optimizer.lr": number(0, 10, low_open=True),
+    "optimizer.momentum": number(0, 1, high_open=True),
+    "optimizer.weight_decay": number(0, 1),
     "strategy.train_epochs": integer(minimum=1),
     "strategy.train_mb_size": integer(minimum=1),
     "strategy.eval_mb_size": integer(minimum=1),
@@ -158,7 +155,11 @@ def _check_consistency(cfg: DictConfig) -> None:
             raise ConfigError(
                 f"storage.policy.{needed}", None, "an integer >= 1 when storage.policy.adaptive_size=false"
             )
-    if cfg.strategy.replay and cfg.storage.policy.max_size != cfg.mem_size:
+    if "storage" in cfg.strategy.uses:
+        from replay_cli.storage.capacity import check_fixed_shares
+
+        check_fixed_shares(cfg.storage, cfg.mem_size)
+    if "storage" in cfg.strategy.uses and cfg.storage.policy.max_size != cfg.mem_size:
         raise ConfigError(
             "storage.policy.max_size",
             cfg.storage.policy.max_size,
@@ -187,20 +188,55 @@ def validate_class_split(
         raise ConfigError("benchmark.n_experiences", n_experiences, f"an integer in [1, {num_classes}]")
 
 
-def validate_against_benchmark(cfg: DictConfig, n_tasks: int) -> None:
+def validate_common_keys(cfg: DictConfig, overrides: Sequence[str]) -> None:
+    """A top-level key set on the command line that the chosen strategy does not read (``mem_size``
+    for ``naive``, ``storage=`` for a method with its own buffer) would silently do nothing: refused."""
+    from replay_cli.strategies.build import COMMON_KEYS
+
+    uses = set(cfg.strategy.uses)
+    for override in overrides:
+        key = override.lstrip("+~").split("=", 1)[0]
+        if key.split(".", 1)[0] in COMMON_KEYS and key.split(".", 1)[0] not in uses:
+            reads = ", ".join(cfg.strategy.uses) or "none"
+            raise UsageError(
+                f"{override} has no effect with strategy={cfg.strategy.name}: of {', '.join(COMMON_KEYS)} "
+                f"it reads {reads}; leave it out or choose a strategy that reads it"
+            )
+
+
+def validate_against_benchmark(cfg: DictConfig, benchmark: Any) -> None:
     """Rules that need the built benchmark: still checked before any training."""
-    if cfg.strategy.replay and cfg.task_balanced_dataloader and cfg.batch_size_mem < n_tasks:
+    uses = set(cfg.strategy.uses)
+    if "task_balanced_dataloader" in uses and cfg.task_balanced_dataloader:
+        _check_task_balanced_batch(cfg.batch_size_mem, benchmark)
+    if "storage" in uses:
+        from replay_cli.storage.capacity import warn_unserved_groups
+
+        warn_unserved_groups(cfg.storage, cfg.mem_size, benchmark)
+
+
+def _check_task_balanced_batch(batch_size_mem: int, benchmark: Any) -> None:
+    """Avalanche's task-balanced replay loader splits ``batch_size_mem`` over the tasks in the buffer;
+    the ReplayPlugin fills the buffer after each experience, so while experience i trains it holds the
+    tasks of experiences 0..i-1, at most those of all but the last experience."""
+    tasks_before_last = {
+        int(t)
+        for experience in list(benchmark.train_stream)[:-1]
+        for t in experience.dataset.targets_task_labels.uniques
+    }
+    if batch_size_mem < len(tasks_before_last):
         raise ConfigError(
             "batch_size_mem",
-            cfg.batch_size_mem,
-            f"an integer >= the number of tasks ({n_tasks}) when task_balanced_dataloader=true",
+            batch_size_mem,
+            f"an integer >= {len(tasks_before_last)} (the tasks the buffer holds before the last "
+            "experience) when task_balanced_dataloader=true",
         )
 
 
 def validate_feature_layer(cfg: DictConfig, model: Any) -> None:
     """Feature-based storage policies hook a named layer: name it wrongly and say which exist."""
     layer = cfg.storage.get("layer_name")
-    if not cfg.strategy.replay or layer is None:
+    if "storage" not in cfg.strategy.uses or layer is None:
         return
     names = [name for name, _ in model.named_modules() if name]
     if layer not in names:

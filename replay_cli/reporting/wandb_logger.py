@@ -58,7 +58,7 @@ def sweep_group() -> str | None:
 
 def run_name(config: dict[str, Any]) -> str:
     """Readable and unique within a sweep cell: ``class_balanced-m500-s0``, ``naive-s1``."""
-    if config["strategy"]["replay"]:
+    if "storage" in config["strategy"]["uses"]:
         return f"{config['storage']['name']}-m{config['mem_size']}-s{config['seed']}"
     return f"{config['strategy']['name']}-s{config['seed']}"
 
@@ -124,7 +124,7 @@ class WandbLogger:
 
         self.directory.mkdir(parents=True, exist_ok=True)
         automatic_tags = [config[g]["name"] for g in ("benchmark", "strategy", "model")]
-        if config["strategy"]["replay"]:
+        if "storage" in config["strategy"]["uses"]:
             automatic_tags.append(config["storage"]["name"])
         self.run = wandb.init(
             project=project,

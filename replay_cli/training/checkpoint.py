@@ -20,6 +20,7 @@ from typing import Any
 
 from replay_cli.errors import UsageError
 from replay_cli.reporting.results import replace_atomically
+from replay_cli.strategies.build import method_buffer
 
 CHECKPOINT_FILE = "checkpoint.pt"
 FORMAT = "replay-cli-checkpoint/1"
@@ -112,14 +113,8 @@ class Checkpointer:
     """A results sink that checkpoints after every step; it comes last, so a checkpoint only exists
     for a step whose results every other sink has already written."""
 
-    def __init__(self, run_dir: Path, config: dict[str, Any], strategy: Any, replay: Any, loggers: list[Any]):
-        self.run_dir, self.config, self.strategy, self.replay, self.loggers = (
-            run_dir,
-            config,
-            strategy,
-            replay,
-            loggers,
-        )
+    def __init__(self, run_dir: Path, config: dict[str, Any], strategy: Any, loggers: list[Any]):
+        self.run_dir, self.config, self.strategy, self.loggers = run_dir, config, strategy, loggers
 
     def experience_done(self, results: Any) -> None:
         run_ids = [getattr(logger, "run_id", None) for logger in self.loggers]
@@ -128,7 +123,7 @@ class Checkpointer:
             config=self.config,
             results=results,
             strategy=self.strategy,
-            storage_policy=self.replay.storage_policy if self.replay else None,
+            storage_policy=method_buffer(self.strategy),
             wandb_run_id=next((i for i in run_ids if i), None),
         )
 
@@ -229,7 +224,7 @@ def _single_param_group(optimizer: Any, model: Any) -> dict[str, Any]:
 
 
 def restore_training_state(
-    state: dict[str, Any], *, strategy: Any, replay: Any, benchmark: Any, steps_done: int
+    state: dict[str, Any], *, strategy: Any, storage_policy: Any, benchmark: Any, steps_done: int
 ) -> None:
     """Put model, optimizer, buffer, clock and RNGs back as they were after ``steps_done`` steps."""
     from avalanche.benchmarks.utils import concat_datasets
@@ -247,8 +242,8 @@ def restore_training_state(
         strategy.dataset = finished[0].dataset
         for experience in finished[1:]:
             strategy.dataset = concat_datasets([strategy.dataset, experience.dataset])
-    if replay is not None and state["storage_policy"] is not None:
-        policy = replay.storage_policy
+    if storage_policy is not None and state["storage_policy"] is not None:
+        policy = storage_policy
         selection = getattr(policy, "selection_strategy", None)
         _restore_buffer(policy, state["storage_policy"]["state"], dataset_rebuilder(benchmark), selection)
     restore_rng(state["rng"])

@@ -13,11 +13,13 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from replay_cli.config.instantiate import instantiate_group
 from replay_cli.config.validation import validate_against_benchmark, validate_feature_layer
 from replay_cli.errors import RunFailed, RunInterrupted
 from replay_cli.reporting import metrics
 from replay_cli.reporting.console import ConsoleSummary, progress_plugin
 from replay_cli.reporting.results import RESULTS_FILE, ResultsFile, ResultsSink, RunResults
+from replay_cli.strategies.build import build_strategy, method_buffer
 from replay_cli.training import builders
 from replay_cli.training.checkpoint import Checkpointer, restore_training_state
 
@@ -71,15 +73,14 @@ def _run(
 ) -> RunResults:
     seed_everything(cfg.seed)
     benchmark = builders.build_benchmark(cfg)
-    validate_against_benchmark(cfg, benchmark.n_tasks)
+    validate_against_benchmark(cfg, benchmark)
     model = builders.build_model(cfg, benchmark)
     validate_feature_layer(cfg, model)
-    replay = builders.build_replay_plugin(cfg, model) if cfg.strategy.replay else None
-    fast_path = builders.build_fast_path_plugin(cfg)
-    plugins = [p for p in (replay, fast_path, progress_plugin(cfg.progress)) if p is not None]
-    strategy = builders.build_strategy(cfg, model, plugins)
+    extra_plugins = [p for p in (builders.build_fast_path_plugin(cfg), progress_plugin(cfg.progress)) if p]
+    strategy = build_strategy(cfg, model, extra_plugins)
+    protocol = instantiate_group(cfg.protocol)
+    steps = protocol.steps(benchmark.train_stream, strategy)
 
-    steps = [list(benchmark.train_stream)] if cfg.strategy.whole_stream else list(benchmark.train_stream)
     config = OmegaConf.to_container(cfg, resolve=True)
     if checkpoint is None:
         results = RunResults(
@@ -100,7 +101,7 @@ def _run(
         restore_training_state(
             checkpoint,
             strategy=strategy,
-            replay=replay,
+            storage_policy=method_buffer(strategy),
             benchmark=benchmark,
             steps_done=len(results.accuracy_matrix),
         )
@@ -113,25 +114,24 @@ def _run(
         ConsoleSummary(),
         *loggers,
         *extra_sinks,
-        Checkpointer(run_dir, config, strategy, replay, loggers),
+        Checkpointer(run_dir, config, strategy, loggers),
     ]
     start = len(results.accuracy_matrix)
     try:
-        for index, training_data in enumerate(steps[start:], start):
+        for step in steps[start:]:
             started = time.perf_counter()
-            strategy.train(training_data)
+            protocol.train(strategy, step)
             trained = time.perf_counter()
             evaluation = strategy.eval(benchmark.test_stream)
-            seen = benchmark.n_experiences if cfg.strategy.whole_stream else index + 1
             row = metrics.accuracy_row(evaluation, benchmark.n_experiences)
             results.add_step(
                 row=row,
-                seen=seen,
+                seen=step.seen,
                 # Avalanche reports stream accuracy per task label: pool it when there are several
                 stream_accuracy=metrics.stream_accuracy(evaluation)
                 if benchmark.n_tasks == 1
                 else metrics.pooled_accuracy(row, test_sizes),
-                composition=metrics.buffer_composition(replay.storage_policy.buffer if replay else None),
+                composition=metrics.buffer_composition(_buffer_samples(strategy)),
                 train_seconds=trained - started,
                 eval_seconds=time.perf_counter() - trained,
                 per_task=metrics.per_task_accuracy(row, test_tasks, test_sizes),
@@ -156,6 +156,11 @@ def _run(
     results.finish("completed")
     _tell(sinks, "run_ended", results)
     return results
+
+
+def _buffer_samples(strategy: Any) -> Any:
+    buffer = method_buffer(strategy)
+    return buffer.buffer if buffer is not None else None
 
 
 def _end_early(results: RunResults, sinks: Sequence[Any], status: str, reason: str, run_dir: Path) -> str:

@@ -17,7 +17,7 @@ from replay_cli.training.checkpoint import checkpoint_path, load_checkpoint
 
 # What a resume may change: how the run looks and where it logs, never what it computes.
 PRESENTATION_KEYS = ("resume", "print_config", "progress", "num_threads")
-GROUPS = ("benchmark", "model", "strategy", "storage")
+GROUPS = ("benchmark", "model", "strategy", "optimizer", "protocol", "storage")
 
 
 def resume_argv(argv: list[str]) -> list[str]:

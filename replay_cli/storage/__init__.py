@@ -1,0 +1,1 @@
+"""Storage policies: which samples the replay buffer keeps (Avalanche's ``ExemplarsBuffer`` family)."""

@@ -1,0 +1,21 @@
+"""The storage group's policy, built for the run's model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from replay_cli.config.instantiate import complete
+
+
+def build_storage_policy(storage: DictConfig, model: Any) -> Any:
+    """An Avalanche ``ExemplarsBuffer`` from ``storage.policy``. Selection strategies that read the
+    model's features (herding, closest-to-center) are configured as partials and get the model here."""
+    from hydra.utils import instantiate
+
+    params = OmegaConf.to_container(storage.policy, resolve=True)
+    selection = params.pop("selection_strategy", None)
+    if selection is not None:
+        params["selection_strategy"] = complete(instantiate(selection), model=model)
+    return instantiate(params)

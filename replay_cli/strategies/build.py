@@ -1,0 +1,66 @@
+"""Build the configured strategy. A strategy's config names an Avalanche strategy class (or a small
+builder with the same call signature) as ``_target_`` with the method's own arguments, its Avalanche
+plugins under ``plugins``, and the run's top-level keys it reads under ``uses``; adding a method is
+one config file."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from omegaconf import DictConfig
+
+from replay_cli.config.instantiate import complete, instantiate_group
+
+# Top-level keys that belong to some methods only: a strategy lists those it reads under ``uses``.
+COMMON_KEYS = ("mem_size", "batch_size", "batch_size_mem", "task_balanced_dataloader", "storage")
+# Strategy keys read here, not passed to the strategy's constructor.
+_LABELS = ("name", "uses", "plugins", "device")
+
+
+def resolve_device(requested: str) -> str:
+    """``auto`` picks CUDA when present (validation already refused CUDA where there is none)."""
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return requested
+
+
+def build_strategy(cfg: DictConfig, model: Any, extra_plugins: Sequence[Any] = ()) -> Any:
+    """The strategy for ``model``, evaluated per test experience (accuracy per experience and on the
+    stream), with the method's own plugins first and then ``extra_plugins`` (loading, progress).
+
+    A method that ``uses`` storage gets the storage group's policy: its ``_partial_`` plugins (the
+    ReplayPlugin) are completed with it."""
+    import torch
+    from avalanche.evaluation.metrics import accuracy_metrics
+    from avalanche.training.plugins import EvaluationPlugin
+    from hydra.utils import instantiate
+
+    from replay_cli.storage.build import build_storage_policy
+
+    s = cfg.strategy
+    storage_policy = build_storage_policy(cfg.storage, model) if "storage" in s.uses else None
+    plugins = [complete(instantiate(node), storage_policy=storage_policy) for node in s.plugins.values()]
+    make_strategy = instantiate_group(s, labels=_LABELS, _partial_=True)
+    return make_strategy(
+        model=model,
+        optimizer=instantiate_group(cfg.optimizer)(model.parameters()),
+        criterion=torch.nn.CrossEntropyLoss(),
+        device=resolve_device(s.device),
+        plugins=[*plugins, *extra_plugins],
+        evaluator=EvaluationPlugin(accuracy_metrics(experience=True, stream=True), loggers=[]),
+    )
+
+
+def method_buffer(strategy: Any) -> Any | None:
+    """The replay buffer the method itself keeps (an Avalanche ``ExemplarsBuffer``): the
+    ``storage_policy`` of the strategy or of one of its plugins; None for methods without one."""
+    from avalanche.training.storage_policy import ExemplarsBuffer
+
+    for owner in (strategy, *strategy.plugins):
+        buffer = getattr(owner, "storage_policy", None)
+        if isinstance(buffer, ExemplarsBuffer):
+            return buffer
+    return None
