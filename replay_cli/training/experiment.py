@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from replay_cli.config.validation import validate_against_benchmark, validate_feature_layer
 from replay_cli.errors import RunFailed, RunInterrupted
 from replay_cli.reporting import metrics
+from replay_cli.reporting.class_views import ClassViewFiles, build_class_views_plugin
 from replay_cli.reporting.console import ConsoleSummary, progress_plugin
 from replay_cli.reporting.results import RESULTS_FILE, ResultsFile, ResultsSink, RunResults
 from replay_cli.training import builders
@@ -76,7 +77,8 @@ def _run(
     validate_feature_layer(cfg, model)
     replay = builders.build_replay_plugin(cfg, model) if cfg.strategy.replay else None
     fast_path = builders.build_fast_path_plugin(cfg)
-    plugins = [p for p in (replay, fast_path, progress_plugin(cfg.progress)) if p is not None]
+    class_views = build_class_views_plugin(benchmark, model)  # task-IL, per-class, confusion: same pass
+    plugins = [p for p in (replay, fast_path, progress_plugin(cfg.progress), class_views) if p is not None]
     strategy = builders.build_strategy(cfg, model, plugins)
 
     steps = [list(benchmark.train_stream)] if cfg.strategy.whole_stream else list(benchmark.train_stream)
@@ -110,6 +112,7 @@ def _run(
     test_tasks, test_sizes = benchmark.test_tasks_and_sizes()
     sinks: list[ResultsSink] = [
         ResultsFile(run_dir),
+        ClassViewFiles(run_dir),
         ConsoleSummary(),
         *loggers,
         *extra_sinks,
@@ -135,6 +138,7 @@ def _run(
                 train_seconds=trained - started,
                 eval_seconds=time.perf_counter() - trained,
                 per_task=metrics.per_task_accuracy(row, test_tasks, test_sizes),
+                views=class_views.views(),
             )
             _tell(sinks, "experience_done", results)
     except KeyboardInterrupt as interruption:
