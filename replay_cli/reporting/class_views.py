@@ -110,13 +110,15 @@ def class_views_plugin(num_classes: int, classes: Sequence[Sequence[int]] | None
 
 
 def build_class_views_plugin(benchmark: Any, model: Any) -> Any:
-    """The plugin for this run: masked task-IL unless the model has one head per task."""
+    """The plugin for this run: masked task-IL, unless the model has one head per task and every test
+    experience its own task label (then each head already restricts the outputs to its task's classes,
+    and task-IL is the accuracy matrix itself)."""
     from avalanche.models import MultiTaskModule
 
-    multi_head = isinstance(model, MultiTaskModule)
-    return class_views_plugin(
-        benchmark.num_classes, None if multi_head else classes_per_test_experience(benchmark)
-    )
+    tasks, _ = benchmark.test_tasks_and_sizes()
+    head_per_experience = isinstance(model, MultiTaskModule) and len(set(tasks)) == len(tasks)
+    classes = None if head_per_experience else classes_per_test_experience(benchmark)
+    return class_views_plugin(benchmark.num_classes, classes)
 
 
 def buffer_shares(compositions: Sequence[dict[str, Any]]) -> list[dict[str, float]]:
@@ -168,3 +170,44 @@ def buffer_share_points(results: Any) -> list[tuple[int, str, float, float]]:
         trained = sorted({c for exp in classes_per_experience[:seen] for c in exp})
         points += [(step, str(c), shares.get(str(c), 0.0), accuracy.get(str(c), 0.0)) for c in trained]
     return points
+
+
+def wandb_final_views(results: Any) -> dict[str, Any]:
+    """What the W&B run gets at the end: ``confusion_matrix`` (table of Actual, Predicted, nPredictions),
+    ``confusion_matrix_chart`` (W&B's own confusion-matrix chart of that table),
+    ``confusion_matrix_heatmap`` and ``buffer_share_vs_accuracy`` (images), ``per_class_accuracy``
+    (table of after_step, class, accuracy, buffer_share). Empty before the first step."""
+    import wandb
+
+    from replay_cli.reporting.figures import buffer_share_scatter, confusion_heatmap
+
+    if results.confusion_matrix is None:
+        return {}
+    confusion = results.confusion_matrix
+    cells = [[str(t), str(p), n] for t, row in enumerate(confusion) for p, n in enumerate(row)]
+    table = wandb.Table(columns=["Actual", "Predicted", "nPredictions"], data=cells)
+    fields = {name: name for name in table.columns}
+    points = buffer_share_points(results)
+    views = {
+        "confusion_matrix": table,
+        "confusion_matrix_chart": wandb.plot_table(
+            "wandb/confusion_matrix/v1", table, fields, {"title": "confusion matrix, test stream"}
+        ),
+        "confusion_matrix_heatmap": _image(confusion_heatmap(confusion)),
+        "per_class_accuracy": wandb.Table(
+            columns=["after_step", "class", "buffer_share", "accuracy"], data=[list(p) for p in points]
+        ),
+    }
+    if any(entry["size"] for entry in results.buffer_composition):
+        views["buffer_share_vs_accuracy"] = _image(buffer_share_scatter(points))
+    return views
+
+
+def _image(figure: Any) -> Any:
+    """A W&B image of ``figure`` (rendered at once), then the figure freed."""
+    import matplotlib.pyplot as plt
+    import wandb
+
+    image = wandb.Image(figure)
+    plt.close(figure)
+    return image

@@ -107,4 +107,3 @@ def buffer_composition(buffer: Any) -> dict[str, Any]:
 def _counts(values: Any) -> dict[str, int]:
     counter = Counter(int(v) for v in values)
     return {str(key): counter[key] for key in sorted(counter)}
-
