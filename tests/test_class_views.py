@@ -38,7 +38,7 @@ def saved_logits(model, experience, path):
     x, y, *_ = next(iter(loader))
     model.eval()
     with torch.no_grad():
-        np.save(path, model(x).numpy())
+        np.save(path, model(x.to(next(model.parameters()).device)).cpu().numpy())
     return np.load(path), y.numpy()
 
 

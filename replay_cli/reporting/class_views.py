@@ -81,14 +81,14 @@ def class_views_plugin(num_classes: int, classes: Sequence[Sequence[int]] | None
             self.before_eval(None)
 
         def before_eval(self, strategy: Any, **kwargs: Any) -> None:
-            self.confusion = torch.zeros(num_classes * num_classes, dtype=torch.long)
+            self.confusion = torch.zeros(num_classes**2, dtype=torch.long)  # then on the outputs' device
             self.hits: dict[int, Any] = {}
             self.sizes: dict[int, int] = {}
 
         def after_eval_iteration(self, strategy: Any, **kwargs: Any) -> None:
             logits, targets = strategy.mb_output.detach(), strategy.mb_y
-            pairs = targets * num_classes + logits.argmax(dim=1)
-            self.confusion += torch.bincount(pairs, minlength=num_classes**2).cpu()
+            counts = torch.bincount(targets * num_classes + logits.argmax(dim=1), minlength=num_classes**2)
+            self.confusion = self.confusion.to(logits.device) + counts
             if self.masks is None:
                 return
             j = strategy.experience.current_experience
@@ -104,7 +104,7 @@ def class_views_plugin(num_classes: int, classes: Sequence[Sequence[int]] | None
                     int(self.hits[j]) / self.sizes[j] if j in self.sizes else 0.0
                     for j in range(len(self.masks))
                 ]
-            return ClassViews(row, self.confusion.view(num_classes, num_classes).tolist())
+            return ClassViews(row, self.confusion.cpu().view(num_classes, num_classes).tolist())
 
     return ClassViewsPlugin()
 
