@@ -177,3 +177,33 @@ def test_masking_a_head_per_task_changes_nothing(tmp_path):
         strategy.train(experience)
     class_il = metrics.accuracy_row(strategy.eval(benchmark.test_stream), benchmark.n_experiences)
     assert plugin.views().task_il_row == pytest.approx(class_il)
+
+
+def one_step_results():
+    from replay_cli.reporting.class_views import ClassViews
+    from replay_cli.reporting.results import RunResults
+
+    results = RunResults(
+        {"seed": 0}, n_experiences=2, n_steps=2, benchmark={"classes_per_experience": [[0], [1]]}
+    )
+    composition = {"size": 4, "per_class": {"0": 4}, "per_experience": {"0": 4}, "per_task": {"0": 4}}
+    results.add_step(
+        [0.75, 0.5], 1, 0.6, composition, 1.0, 0.1, views=ClassViews([0.75, 1.0], [[3, 1], [1, 1]])
+    )
+    return results
+
+
+def test_class_view_files_are_written_and_a_failure_only_warns(tmp_path, capsys):
+    from replay_cli.reporting.class_views import ClassViewFiles
+
+    results = one_step_results()
+    assert results.per_class_accuracy == [{"0": 0.75, "1": 0.5}]
+    ClassViewFiles(tmp_path).run_ended(results)
+    assert (tmp_path / CONFUSION_CSV).read_text().splitlines() == ["true,pred_0,pred_1", "0,3,1", "1,1,1"]
+    assert (tmp_path / BUFFER_SHARE_PNG).read_bytes().startswith(PNG_MAGIC)
+
+    blocked = tmp_path / "blocked"
+    (blocked / CONFUSION_CSV).mkdir(parents=True)  # a directory where the CSV should go
+    ClassViewFiles(blocked).run_ended(results)
+    warning = capsys.readouterr().err.strip()
+    assert warning.startswith("replay-run: warning: could not write the class views") and "\n" not in warning

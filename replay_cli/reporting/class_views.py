@@ -10,6 +10,7 @@ all come from one forward pass over the test stream per step.
 from __future__ import annotations
 
 import csv
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,7 +132,8 @@ def buffer_shares(compositions: Sequence[dict[str, Any]]) -> list[dict[str, floa
 
 class ClassViewFiles:
     """A results sink: at the end of the run, the confusion matrix (CSV and PNG) and the buffer share
-    against accuracy figure in the run directory."""
+    against accuracy figure in the run directory. These are views: if one cannot be written, a warning
+    says so and the run's status and exit code stay what training made them."""
 
     def __init__(self, run_dir: Path):
         self.run_dir = Path(run_dir)
@@ -140,10 +142,22 @@ class ClassViewFiles:
         pass
 
     def run_ended(self, results: Any) -> None:
-        from replay_cli.reporting.figures import buffer_share_scatter, confusion_heatmap, save_figure
-
         if results.confusion_matrix is None:
             return
+        try:
+            self._write(results)
+        except Exception as error:  # a figure must never break a run
+            from replay_cli.errors import one_line
+
+            print(
+                f"replay-run: warning: could not write the class views into {self.run_dir} "
+                f"({type(error).__name__}: {one_line(error)}); results.json is unaffected",
+                file=sys.stderr,
+            )
+
+    def _write(self, results: Any) -> None:
+        from replay_cli.reporting.figures import buffer_share_scatter, confusion_heatmap, save_figure
+
         write_confusion_csv(self.run_dir / CONFUSION_CSV, results.confusion_matrix)
         save_figure(confusion_heatmap(results.confusion_matrix), self.run_dir / CONFUSION_PNG)
         if any(entry["size"] for entry in results.buffer_composition):
