@@ -122,3 +122,29 @@ def test_a_broken_wandb_warns_once_and_the_run_goes_on(run_in_process, monkeypat
     warnings = [line for line in capsys.readouterr().err.splitlines() if "W&B" in line]
     assert len(warnings) == 1
     assert "entity nobody-here not found" in warnings[0] and "local results are unaffected" in warnings[0]
+
+
+def test_task_il_per_class_and_confusion_are_logged_as_in_results(logged_run):
+    results, run, result = logged_run
+    rows = [row for row in run.history if "accuracy/exp_0" in row]
+    for step, row in enumerate(rows):
+        for j in range(5):
+            assert row[f"task_il_accuracy/exp_{j}"] == pytest.approx(
+                results["task_il_accuracy_matrix"][step][j]
+            )
+        expected = results["task_il_average_accuracy_per_experience"][step]
+        assert row["task_il_average_accuracy"] == pytest.approx(expected)
+        logged = {
+            k.removeprefix("class_accuracy/class_"): v for k, v in row.items() if k.startswith("class_acc")
+        }
+        assert logged == pytest.approx(results["per_class_accuracy"][step])
+    for key in ("task_il_final_average_accuracy", "task_il_forgetting", "task_il_bwt"):
+        assert run.summary[key] == pytest.approx(results[key])
+    assert run.summary["task_il_evaluation"] == results["task_il_evaluation"]
+    assert run.summary["confusion_matrix/_type"] == "table-file"
+    assert run.summary["confusion_matrix/nrows"] == 100  # (true, predicted) pairs of 10 classes
+    assert run.summary["confusion_matrix_chart_table/_type"] == "table-file"
+    assert run.summary["per_class_accuracy/nrows"] == 2 + 4 + 6 + 8 + 10  # classes trained on, per step
+    for image in ("confusion_matrix_heatmap", "buffer_share_vs_accuracy"):
+        assert run.summary[f"{image}/_type"] == "image-file"
+    assert "(task-IL " in result.stdout and "task-IL accuracy matrix" in result.stdout

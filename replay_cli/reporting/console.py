@@ -9,6 +9,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
+from replay_cli.reporting.class_views import TASK_IL_MASKED, TASK_IL_SAME
+
 console = Console(stderr=False, highlight=False)
 
 
@@ -54,24 +56,30 @@ class ConsoleSummary:
     def _print_step(self, results: Any) -> None:
         step = len(results.accuracy_matrix) - 1
         buffer = results.buffer_composition[-1]
+        task_il = results.task_il_average_accuracy_per_experience
         console.print(
             f"step {step + 1}/{results.n_steps}"
             f"  average accuracy {_fmt(results.average_accuracy_per_experience[-1])}"
-            f"  buffer {buffer['size']}  train {results.train_seconds[-1]:.1f}s"
+            + (f" (task-IL {_fmt(task_il[-1])})" if task_il else "")
+            + f"  buffer {buffer['size']}  train {results.train_seconds[-1]:.1f}s"
         )
 
     def _print_summary(self, results: Any) -> None:
         if not results.accuracy_matrix:
             return
         console.print(accuracy_table(results.accuracy_matrix))
+        if results.task_il_evaluation == TASK_IL_MASKED and results.task_il_matrix:
+            console.print(accuracy_table(results.task_il_matrix, "task-IL accuracy matrix (masked)"))
+        elif results.task_il_evaluation == TASK_IL_SAME:
+            console.print(f"task-IL: {TASK_IL_SAME}")
         summary = Table(title=f"replay-run: {results.status}", show_header=False)
         for key, value in results.summary().items():
             summary.add_row(key, _fmt(value))
         console.print(summary)
 
 
-def accuracy_table(matrix: list[list[float]]) -> Table:
-    table = Table(title="accuracy matrix A[i][j]: after training step i, on test experience j")
+def accuracy_table(matrix: list[list[float]], kind: str = "accuracy matrix") -> Table:
+    table = Table(title=f"{kind} A[i][j]: after training step i, on test experience j")
     table.add_column("after", justify="right")
     for j in range(len(matrix[0])):
         table.add_column(f"exp {j}", justify="right")

@@ -73,3 +73,61 @@ def buffer_stacked_bars(
         )
     figure.tight_layout()
     return figure
+
+
+def save_figure(figure: Any, path: Any) -> None:
+    """Write ``figure`` as a PNG and free it."""
+    plt = _pyplot()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def confusion_heatmap(
+    confusion: Sequence[Sequence[int]], title: str = "confusion matrix, test stream"
+) -> Any:
+    """Counts of test samples per (true class, predicted class), each cell labelled up to 20 classes."""
+    plt = _pyplot()
+    n = len(confusion)
+    side = min(2.0 + 0.5 * n, 14.0)
+    figure, axes = plt.subplots(figsize=(side + 1.0, side))
+    image = axes.imshow(confusion, cmap="Blues", aspect="equal")
+    if n <= 20:
+        top = max(max(row) for row in confusion) or 1
+        for t in range(n):
+            for p in range(n):
+                count = int(confusion[t][p])
+                color = "white" if count > top / 2 else "black"
+                axes.text(p, t, str(count), ha="center", va="center", fontsize="small", color=color)
+        axes.set_xticks(range(n), [str(c) for c in range(n)])
+        axes.set_yticks(range(n), [str(c) for c in range(n)])
+    axes.set(xlabel="predicted class", ylabel="true class", title=title)
+    figure.colorbar(image, ax=axes, fraction=0.05, label="test samples")
+    figure.tight_layout()
+    return figure
+
+
+def buffer_share_scatter(
+    points: Sequence[tuple[int, str, float, float]], title: str = "buffer share vs. accuracy per class"
+) -> Any:
+    """One point per (step, class): the class's share of the buffer after the step against its test
+    accuracy then, coloured by step and labelled with the class, so under-served classes that are
+    forgotten stand out in the lower left."""
+    import matplotlib
+
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(6.5, 4.5))
+    steps = sorted({step for step, *_ in points})
+    colors = matplotlib.colormaps["viridis"]
+    for index, step in enumerate(steps):
+        mine = [(c, share, accuracy) for s, c, share, accuracy in points if s == step]
+        color = colors(index / max(len(steps) - 1, 1))
+        axes.scatter([m[1] for m in mine], [m[2] for m in mine], color=color, label=f"after step {step}")
+        for label, share, accuracy in mine:
+            axes.annotate(label, (share, accuracy), textcoords="offset points", xytext=(3, 3), fontsize=7)
+    axes.set(
+        xlabel="share of the buffer", ylabel="test accuracy of the class", title=title, ylim=(-0.03, 1.03)
+    )
+    if steps:
+        axes.legend(fontsize="small", bbox_to_anchor=(1.01, 1), loc="upper left")
+    figure.tight_layout()
+    return figure

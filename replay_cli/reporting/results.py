@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from replay_cli.reporting import metrics
+from replay_cli.reporting.class_views import TASK_IL_MASKED, TASK_IL_SAME, ClassViews, samples_per_class
 
 RESULTS_FILE = "results.json"
 
@@ -36,6 +37,11 @@ class RunResults:
     buffer_composition: list[dict[str, Any]] = field(default_factory=list)
     train_seconds: list[float] = field(default_factory=list)
     eval_seconds: list[float] = field(default_factory=list)
+    # class views (replay_cli.reporting.class_views): task-IL rows only when obtained by masking
+    task_il_evaluation: str | None = None
+    task_il_accuracy_matrix: list[list[float]] | None = None
+    per_class_accuracy: list[dict[str, float]] = field(default_factory=list)
+    confusion_matrix: list[list[int]] | None = None  # of the latest step: rows true, columns predicted
     started_at: float = field(default_factory=time.time)
     finished_at: float | None = None
 
@@ -48,6 +54,7 @@ class RunResults:
         train_seconds: float,
         eval_seconds: float,
         per_task: dict[str, float] | None = None,
+        views: ClassViews | None = None,
     ) -> None:
         self.accuracy_matrix.append(row)
         self.per_task_accuracy.append(per_task or {})
@@ -56,16 +63,41 @@ class RunResults:
         self.buffer_composition.append({"experience": len(self.accuracy_matrix) - 1, **composition})
         self.train_seconds.append(train_seconds)
         self.eval_seconds.append(eval_seconds)
+        if views is not None:
+            self._add_views(views)
+
+    def _add_views(self, views: ClassViews) -> None:
+        self.per_class_accuracy.append(views.per_class_accuracy)
+        self.confusion_matrix = views.confusion
+        if views.task_il_row is None:
+            self.task_il_evaluation = TASK_IL_SAME
+        else:
+            self.task_il_evaluation = TASK_IL_MASKED
+            self.task_il_accuracy_matrix = [*(self.task_il_accuracy_matrix or []), views.task_il_row]
 
     def finish(self, status: str, error: str | None = None) -> None:
         self.status, self.error, self.finished_at = status, error, time.time()
 
     @property
     def average_accuracy_per_experience(self) -> list[float]:
-        return [
-            metrics.average_accuracy(r, s)
-            for r, s in zip(self.accuracy_matrix, self.seen_experiences, strict=False)
-        ]
+        return self._averages(self.accuracy_matrix)
+
+    def _averages(self, matrix: list[list[float]]) -> list[float]:
+        return [metrics.average_accuracy(r, s) for r, s in zip(matrix, self.seen_experiences, strict=False)]
+
+    @property
+    def task_il_matrix(self) -> list[list[float]] | None:
+        """Task-IL accuracy matrix (as ``accuracy_matrix``); the accuracy matrix itself for multi-head
+        models; ``None`` when not every step has one (a run resumed from before class views)."""
+        matrix = (
+            self.accuracy_matrix if self.task_il_evaluation == TASK_IL_SAME else self.task_il_accuracy_matrix
+        )
+        return matrix if matrix is not None and len(matrix) == len(self.accuracy_matrix) else None
+
+    @property
+    def task_il_average_accuracy_per_experience(self) -> list[float] | None:
+        matrix = self.task_il_matrix
+        return None if matrix is None else self._averages(matrix)
 
     @property
     def final_average_accuracy(self) -> float | None:
@@ -86,11 +118,27 @@ class RunResults:
             "train_seconds": self.train_seconds[step],
         }
         record.update({f"accuracy/exp_{j}": value for j, value in enumerate(self.accuracy_matrix[step])})
+        record.update(self._class_view_metrics(step))
         composition = self.buffer_composition[step]
         record["buffer/size"] = composition["size"]
         for kind in ("class", "experience", "task"):
             record.update({f"buffer/{kind}_{key}": n for key, n in composition[f"per_{kind}"].items()})
         return {key: value for key, value in record.items() if value is not None}
+
+    def _class_view_metrics(self, step: int) -> dict[str, Any]:
+        """``task_il_average_accuracy``, ``task_il_forgetting``, ``task_il_bwt``,
+        ``task_il_accuracy/exp_<j>`` and ``class_accuracy/class_<c>`` after ``step``."""
+        record: dict[str, Any] = {}
+        task_il = self.task_il_matrix
+        if task_il is not None:
+            matrix = task_il[: step + 1]
+            record["task_il_average_accuracy"] = self._averages(matrix)[step]
+            record["task_il_forgetting"] = metrics.forgetting(matrix)
+            record["task_il_bwt"] = metrics.backward_transfer(matrix)
+            record.update({f"task_il_accuracy/exp_{j}": value for j, value in enumerate(task_il[step])})
+        if step < len(self.per_class_accuracy):
+            record.update({f"class_accuracy/class_{c}": a for c, a in self.per_class_accuracy[step].items()})
+        return record
 
     def summary(self) -> dict[str, Any]:
         """The headline numbers, under the names every view uses."""
@@ -100,6 +148,16 @@ class RunResults:
             "forgetting": metrics.forgetting(self.accuracy_matrix),
             "bwt": metrics.backward_transfer(self.accuracy_matrix),
             "train_seconds": sum(self.train_seconds),
+            **self.task_il_summary(),
+        }
+
+    def task_il_summary(self) -> dict[str, float | None]:
+        """Final average accuracy, forgetting and BWT of the task-IL matrix (same definitions)."""
+        matrix, averages = self.task_il_matrix, self.task_il_average_accuracy_per_experience
+        return {
+            "task_il_final_average_accuracy": averages[-1] if averages else None,
+            "task_il_forgetting": metrics.forgetting(matrix) if matrix else None,
+            "task_il_bwt": metrics.backward_transfer(matrix) if matrix else None,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -117,6 +175,12 @@ class RunResults:
             "stream_accuracy": self.stream_accuracy,
             "per_task_accuracy": self.per_task_accuracy,
             **self.summary(),
+            "task_il_evaluation": self.task_il_evaluation,
+            "task_il_accuracy_matrix": self.task_il_matrix,
+            "task_il_average_accuracy_per_experience": self.task_il_average_accuracy_per_experience,
+            "per_class_accuracy": self.per_class_accuracy,
+            "test_samples_per_class": samples_per_class(self.confusion_matrix or []),
+            "confusion_matrix": self.confusion_matrix,
             "buffer_composition": self.buffer_composition,
             "timings": {
                 "train_seconds_per_experience": self.train_seconds,

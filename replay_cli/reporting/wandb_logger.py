@@ -17,6 +17,7 @@ from typing import Any
 
 MODES = ("auto", "online", "offline", "disabled")
 FINAL_KEYS = ("final_average_accuracy", "final_stream_accuracy", "forgetting", "bwt", "train_seconds")
+TASK_IL_FINAL_KEYS = ("task_il_final_average_accuracy", "task_il_forgetting", "task_il_bwt")
 EXIT_CODES = {"completed": 0, "failed": 1, "interrupted": 130}
 
 
@@ -205,15 +206,17 @@ class WandbLogger:
     def _finish(self, results: Any) -> None:
         import wandb
 
+        from replay_cli.reporting.class_views import wandb_final_views
         from replay_cli.reporting.figures import accuracy_heatmap
 
         summary = results.summary()
-        for key in FINAL_KEYS:
+        for key in FINAL_KEYS + TASK_IL_FINAL_KEYS:
             if summary.get(key) is not None:
                 self.run.summary[key] = summary[key]
         config = results.config
         self.run.summary.update(
             {"mem_size": config["mem_size"], "storage": config["storage"]["name"], "status": results.status}
+            | {"task_il_evaluation": results.task_il_evaluation}
         )
         if results.accuracy_matrix:
             columns = ["after_step"] + [f"exp_{j}" for j in range(results.n_experiences)]
@@ -224,6 +227,7 @@ class WandbLogger:
                     "experience": len(results.accuracy_matrix) - 1,
                     "accuracy_matrix": wandb.Table(columns=columns, data=table),
                     "accuracy_matrix_heatmap": wandb.Image(figure),
+                    **wandb_final_views(results),
                 }
             )
             _close(figure)

@@ -17,6 +17,7 @@ from replay_cli.config.instantiate import instantiate_group
 from replay_cli.config.validation import validate_against_benchmark, validate_feature_layer
 from replay_cli.errors import RunFailed, RunInterrupted
 from replay_cli.reporting import metrics
+from replay_cli.reporting.class_views import ClassViewFiles, build_class_views_plugin
 from replay_cli.reporting.console import ConsoleSummary, progress_plugin
 from replay_cli.reporting.results import RESULTS_FILE, ResultsFile, ResultsSink, RunResults
 from replay_cli.strategies.build import build_strategy, method_buffer
@@ -76,8 +77,9 @@ def _run(
     validate_against_benchmark(cfg, benchmark)
     model = builders.build_model(cfg, benchmark)
     validate_feature_layer(cfg, model)
-    extra_plugins = [p for p in (builders.build_fast_path_plugin(cfg), progress_plugin(cfg.progress)) if p]
-    strategy = build_strategy(cfg, model, extra_plugins)
+    class_views = build_class_views_plugin(benchmark, model)  # task-IL, per-class, confusion: same pass
+    extra = (builders.build_fast_path_plugin(cfg), progress_plugin(cfg.progress), class_views)
+    strategy = build_strategy(cfg, model, [p for p in extra if p is not None])
     protocol = instantiate_group(cfg.protocol)
     steps = protocol.steps(benchmark.train_stream, strategy)
 
@@ -111,6 +113,7 @@ def _run(
     test_tasks, test_sizes = benchmark.test_tasks_and_sizes()
     sinks: list[ResultsSink] = [
         ResultsFile(run_dir),
+        ClassViewFiles(run_dir),
         ConsoleSummary(),
         *loggers,
         *extra_sinks,
@@ -135,6 +138,7 @@ def _run(
                 train_seconds=trained - started,
                 eval_seconds=time.perf_counter() - trained,
                 per_task=metrics.per_task_accuracy(row, test_tasks, test_sizes),
+                views=class_views.views(),
             )
             _tell(sinks, "experience_done", results)
     except KeyboardInterrupt as interruption:
