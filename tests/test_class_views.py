@@ -19,6 +19,7 @@ from replay_cli.reporting.class_views import (
     classes_per_test_experience,
     per_class_accuracy,
 )
+from replay_cli.strategies.build import build_strategy
 from replay_cli.training import builders
 from tests.conftest import compose_config
 from tests.tiny_datasets import write_idx_dataset
@@ -51,7 +52,7 @@ def test_masked_accuracy_matches_an_independent_computation_from_saved_logits(tm
     model = builders.build_model(cfg, benchmark)
     classes = classes_per_test_experience(benchmark)
     plugin = class_views_plugin(benchmark.num_classes, classes)
-    strategy = builders.build_strategy(cfg, model, [plugin])
+    strategy = build_strategy(cfg, model, [plugin])
     for experience in list(benchmark.train_stream)[:2]:
         strategy.train(experience)
     evaluation = strategy.eval(benchmark.test_stream)
@@ -172,7 +173,7 @@ def test_masking_a_head_per_task_changes_nothing(tmp_path):
     benchmark = builders.build_benchmark(cfg)
     model = builders.build_model(cfg, benchmark)
     plugin = class_views_plugin(benchmark.num_classes, classes_per_test_experience(benchmark))
-    strategy = builders.build_strategy(cfg, model, [plugin])
+    strategy = build_strategy(cfg, model, [plugin])
     for experience in benchmark.train_stream:
         strategy.train(experience)
     class_il = metrics.accuracy_row(strategy.eval(benchmark.test_stream), benchmark.n_experiences)
