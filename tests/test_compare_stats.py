@@ -10,7 +10,7 @@ from scipy import stats
 from replay_cli.compare.comparison import compare
 from replay_cli.compare.tables import cells, headers, render
 from replay_cli.errors import UsageError
-from tests.conftest import fake_run
+from tests.conftest import fake_run, replay_compare
 
 # final accuracy on experience 0 per (storage, seed): final average accuracy = (final + 1) / 2
 FINALS = {
@@ -146,3 +146,28 @@ def test_bad_statistics_options_are_usage_errors(kwargs, message, tmp_path):
     with pytest.raises(UsageError) as raised:
         compare([_sweep(tmp_path)], **kwargs)
     assert message in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--baseline", "storage=nope"], "replay-compare: error: --baseline storage=nope: no group has"),
+        (["--baseline", "storage"], "replay-compare: error: argument --baseline: expected KEY=VALUE pairs"),
+        (["--alpha", "x"], "replay-compare: error: argument --alpha: invalid float value: 'x'"),
+        (["--test", "z"], "replay-compare: error: argument --test: invalid choice: 'z'"),
+    ],
+)
+def test_bad_statistics_options_on_the_command_line_are_one_line(args, message, tmp_path):
+    result = replay_compare(_sweep(tmp_path / "runs"), "--no-figures", *args, cwd=tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith(message) and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_command_prints_the_statistics_columns(tmp_path):
+    path = _sweep(tmp_path / "runs")
+    result = replay_compare(path, "--format", "csv", "--no-figures", "--alpha", "0.01", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    header, *lines = result.stdout.splitlines()
+    columns = header.split(",")
+    assert columns[-4:] == ["baseline", "test", "p_value", "significant"]
+    assert "final_average_accuracy_ci_low" in columns and len(lines) == 2
