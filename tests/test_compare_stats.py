@@ -1,6 +1,8 @@
 """Statistics of a comparison: Student t intervals over seeds and tests against a baseline, equal to
 scipy's on the same numbers; the significance marker follows --alpha."""
 
+import csv
+import io
 import json
 import math
 
@@ -167,7 +169,10 @@ def test_the_command_prints_the_statistics_columns(tmp_path):
     path = _sweep(tmp_path / "runs")
     result = replay_compare(path, "--format", "csv", "--no-figures", "--alpha", "0.01", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    header, *lines = result.stdout.splitlines()
-    columns = header.split(",")
-    assert columns[-4:] == ["baseline", "test", "p_value", "significant"]
-    assert "final_average_accuracy_ci_low" in columns and len(lines) == 2
+    rows = {row["storage"]: row for row in csv.DictReader(io.StringIO(result.stdout))}
+    assert list(rows["reservoir"])[-4:] == ["baseline", "test", "p_value", "significant"]
+    expected = stats.ttest_rel(_accuracies("reservoir"), _accuracies("class_balanced")).pvalue
+    assert float(rows["reservoir"]["p_value"]) == pytest.approx(expected, rel=1e-12)
+    assert rows["reservoir"]["significant"] == str(expected < 0.01)
+    low, high = (float(rows["reservoir"][f"final_average_accuracy_{b}"]) for b in ("ci_low", "ci_high"))
+    assert low < float(rows["reservoir"]["final_average_accuracy_mean"]) < high
