@@ -62,8 +62,9 @@ def test_report_opens_from_disk_with_table_and_figures(compared_sweep, tmp_path)
     assert [line for line in _console(loaded.stderr) if '"probe: ' not in line] == []
     assert '"probe: 4/4"' in loaded.stderr  # the console is really captured
     assert 'data-decoded="4/4"' in loaded.stdout
-    table = re.search(r'<table id="results">.*?</table>', loaded.stdout, re.S).group(0)
-    rows = [re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row) for row in re.findall(r"<tr>.*?</tr>", table)]
+    table = re.search(r'<table[^>]* id="results">.*?</table>', loaded.stdout, re.S).group(0)
+    html_rows = re.findall(r"<tr[^>]*>.*?</tr>", table, re.S)
+    rows = [re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, re.S) for row in html_rows]
     assert rows[0][:4] == ["storage", "mem_size", "n", "final_average_accuracy"]
     assert len(rows) == 1 + len(printed["rows"])
     best = printed["rows"][0]

@@ -1,14 +1,15 @@
 """The swept keys are the keys a user typed, not every resolved value that changed with them."""
 
-from replay_cli.compare.runs import find_runs, settings
+from replay_cli.compare.runs import find_runs
 from replay_cli.compare.swept import swept_keys
+from replay_cli.config.keys import flatten
 from tests.conftest import fake_run
 
 MATRIX = [[0.9, 0.0], [0.5, 0.8]]
 
 
 def test_settings_name_groups_by_their_option():
-    view = settings({"storage": {"name": "reservoir", "policy": {"max_size": 5}}, "mem_size": 5, "seed": 1})
+    view = flatten({"storage": {"name": "reservoir", "policy": {"max_size": 5}}, "mem_size": 5, "seed": 1})
     assert view == {"storage": "reservoir", "storage.policy.max_size": 5, "mem_size": 5, "seed": 1}
 
 

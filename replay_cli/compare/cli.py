@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from replay_cli.compare.comparison import DEFAULT_METRIC, METRICS
+from replay_cli.compare.comparison import DEFAULT_ALPHA, DEFAULT_METRIC, METRICS
+from replay_cli.compare.stats import TESTS
 from replay_cli.compare.tables import FORMATS
 from replay_cli.errors import UsageError, reported_as_one_line
 
@@ -40,7 +41,30 @@ def parser() -> argparse.ArgumentParser:
         help="comma-separated config keys to group by (default: the swept keys but seed)",
     )
     cli.add_argument(
-        "--metric", default=DEFAULT_METRIC, choices=METRICS, help="sort the groups by this metric"
+        "--metric",
+        default=DEFAULT_METRIC,
+        choices=METRICS,
+        help="sort the groups by this metric and test it against the baseline",
+    )
+    cli.add_argument(
+        "--baseline",
+        metavar="KEY=VALUE[,...]",
+        type=_assignments,
+        help="the group every other is tested against, among groups equal in the other keys, e.g. "
+        "storage=reservoir (default: the best group at each memory size)",
+    )
+    cli.add_argument(
+        "--test",
+        default="t",
+        choices=TESTS,
+        help="t: paired t-test over shared seeds (Welch when seeds differ); wilcoxon: Wilcoxon "
+        "signed-rank (Mann-Whitney U when seeds differ). Default: t",
+    )
+    cli.add_argument(
+        "--alpha",
+        default=DEFAULT_ALPHA,
+        type=float,
+        help=f"mark differences with p < ALPHA as significant (default: {DEFAULT_ALPHA})",
     )
     cli.add_argument("--format", default="table", choices=FORMATS, help="what to print (default: table)")
     cli.add_argument(
@@ -72,6 +96,13 @@ def _keys(text: str) -> list[str]:
     return keys
 
 
+def _assignments(text: str) -> dict[str, str]:
+    pairs = [part.partition("=") for part in text.split(",") if part.strip()]
+    if not pairs or any(not key.strip() or not sep or not value.strip() for key, sep, value in pairs):
+        raise argparse.ArgumentTypeError("expected KEY=VALUE pairs, e.g. storage=reservoir")
+    return {key.strip(): value.strip() for key, _, value in pairs}
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     with reported_as_one_line(PROG):
         run(parser().parse_args(argv))
@@ -82,8 +113,13 @@ def run(args: argparse.Namespace) -> None:
     from replay_cli.compare.files import write_outputs
     from replay_cli.compare.tables import render
 
-    comparison = compare(args.paths, by=args.by, metric=args.metric)
+    comparison = compare(
+        args.paths, args.by, args.metric, baseline=args.baseline, test=args.test, alpha=args.alpha
+    )
     sys.stdout.write(render(comparison, args.format))
+    if args.format not in ("table", "markdown"):  # those print the notes under the table
+        for note in comparison.notes():
+            print(f"{PROG}: {note}", file=sys.stderr)
     written = write_outputs(comparison, args.out or comparison.output_dir(), figures=not args.no_figures)
     shown = written.report or written.tables["markdown"]
     print(f"{PROG}: wrote {len(written.paths())} files to {written.out_dir} (open {shown})", file=sys.stderr)

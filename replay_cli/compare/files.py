@@ -3,6 +3,7 @@ the figures, and the HTML report. A W&B uploader reuses :func:`write_outputs` an
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,8 +27,10 @@ class Written:
         return [*self.tables.values(), *figures, *([self.report] if self.report else [])]
 
 
-def write_outputs(comparison: Comparison, out_dir: Path, figures: bool = True) -> Written:
-    """Write the table files and, unless ``figures`` is false, the figures and the HTML report."""
+def write_outputs(comparison: Comparison, out_dir: str | os.PathLike[str], figures: bool = True) -> Written:
+    """Write the table files into ``out_dir`` (any path-like, created when missing) and, unless
+    ``figures`` is false, the figures and the HTML report."""
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = Written(out_dir)
     for fmt, name in TABLE_FILES.items():

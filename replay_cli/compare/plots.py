@@ -13,13 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from replay_cli.compare.comparison import DEFAULT_METRIC, Comparison, Group, Stat
+from replay_cli.compare.comparison import Comparison, Group
+from replay_cli.compare.stats import Stat
 from replay_cli.reporting.figures import draw_accuracy_matrix, draw_stacked_bars
 
 BASELINES = {"naive": "lower bound", "joint": "upper bound"}
 _BOUND_COLORS = {"naive": "tab:red", "joint": "tab:green"}
 MEM_SIZE = "mem_size"
 STRATEGY = "strategy"
+ANYTIME = "anytime_accuracy"  # results.json: [{"samples_seen": int, "stream_accuracy": float}, ...]
+MARKER = "*"
 _DPI = 100
 
 
@@ -35,10 +38,11 @@ def write_figures(comparison: Comparison, out_dir: Path) -> list[FigureFile]:
     """Every figure that the compared runs can fill; returns what was written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     makers: list[tuple[str, str, Callable[[Comparison], Any]]] = [
-        ("accuracy_vs_mem_size", "Final average accuracy vs memory size", _accuracy_vs_mem_size),
+        ("accuracy_vs_mem_size", _metric_title(comparison), _accuracy_vs_mem_size),
         ("accuracy_matrices", "Accuracy matrix of each group (mean over seeds)", _accuracy_matrices),
         ("forgetting_curves", "Accuracy on each experience after each training step", _forgetting_curves),
         ("buffer_composition", "Buffer composition after each step (mean over seeds)", _buffer_composition),
+        ("anytime_accuracy", "Stream accuracy during training (mean ± std over seeds)", _anytime_accuracy),
     ]
     written = []
     for name, title, make in makers:
@@ -65,8 +69,16 @@ def _plotted(comparison: Comparison) -> list[Group]:
     return [group for group in comparison.groups if group.completed]
 
 
+def _metric_title(comparison: Comparison) -> str:
+    return (
+        f"{comparison.metric.replace('_', ' ')} vs memory size (mean ± std; {MARKER} p < "
+        f"{comparison.alpha:g} against the baseline at that size)"
+    )
+
+
 def _accuracy_vs_mem_size(comparison: Comparison) -> Any:
-    """One line per storage policy (and any other swept key), error bars over seeds, bounds as bands."""
+    """One line per storage policy (and any other swept key), error bars over seeds, bounds as bands,
+    a star above each point significantly different from its baseline."""
     from matplotlib.figure import Figure
 
     groups = _plotted(comparison)
@@ -79,16 +91,18 @@ def _accuracy_vs_mem_size(comparison: Comparison) -> Any:
         figure.subplots(1, len(benchmarks), squeeze=False)[0], benchmarks, strict=True
     ):
         mine = [g for g in groups if g.runs[0].benchmark == benchmark]
-        _draw_lines(axes, [g for g in replay if g in mine])
-        _draw_bounds(axes, [g for g in mine if _is_baseline(g)])
+        _draw_lines(axes, [g for g in replay if g in mine], comparison)
+        _draw_bounds(axes, [g for g in mine if _is_baseline(g)], comparison.metric)
         axes.set_xticks(sorted({g.value(MEM_SIZE) for g in replay if g in mine}))
-        axes.set(xlabel=MEM_SIZE, ylabel=DEFAULT_METRIC.replace("_", " "), title=benchmark, ylim=(0, 1.02))
+        axes.set(xlabel=MEM_SIZE, ylabel=comparison.metric.replace("_", " "), title=benchmark)
+        if "accuracy" in comparison.metric or comparison.metric == "forgetting":
+            axes.set_ylim(0, 1.02)
         axes.grid(alpha=0.3)
         axes.legend(fontsize="small")
     return figure
 
 
-def _draw_lines(axes: Any, groups: Sequence[Group]) -> None:
+def _draw_lines(axes: Any, groups: Sequence[Group], comparison: Comparison) -> None:
     """One line per combination of the keys other than mem_size that differ between these groups."""
     varying = [k for k in groups[0].key if k != MEM_SIZE and len({str(g.key[k]) for g in groups}) > 1]
     lines: dict[str, list[Group]] = {}
@@ -97,8 +111,8 @@ def _draw_lines(axes: Any, groups: Sequence[Group]) -> None:
         lines.setdefault(", ".join(parts) or "replay", []).append(group)
     for label, members in lines.items():
         members.sort(key=lambda g: g.value(MEM_SIZE))
-        stats = [g.stats[DEFAULT_METRIC] for g in members]
-        axes.errorbar(
+        stats = [g.stats[comparison.metric] for g in members]
+        line = axes.errorbar(
             [g.value(MEM_SIZE) for g in members],
             [s.mean for s in stats],
             yerr=[s.std or 0.0 for s in stats],
@@ -106,13 +120,24 @@ def _draw_lines(axes: Any, groups: Sequence[Group]) -> None:
             capsize=4,
             label=label,
         )
+        for group, stat in zip(members, stats, strict=True):
+            if group.significant(comparison.alpha):
+                axes.annotate(
+                    MARKER,
+                    (group.value(MEM_SIZE), stat.mean + (stat.std or 0.0)),
+                    xytext=(0, 2),
+                    textcoords="offset points",
+                    ha="center",
+                    color=line.lines[0].get_color(),
+                    fontsize="large",
+                )
 
 
-def _draw_bounds(axes: Any, baselines: Sequence[Group]) -> None:
+def _draw_bounds(axes: Any, baselines: Sequence[Group], metric: str) -> None:
     """A baseline ignores mem_size: all its runs make one band, mean ± std."""
     for strategy, bound in BASELINES.items():
         runs = [run for g in baselines if g.value(STRATEGY) == strategy for run in g.completed]
-        stat = Stat.of([run.results.get(DEFAULT_METRIC) for run in runs])
+        stat = Stat.of([run.results.get(metric) for run in runs])
         if stat.mean is None:
             continue
         color = _BOUND_COLORS[strategy]
@@ -195,6 +220,56 @@ def _buffer_composition(comparison: Comparison) -> Any:
         axes.set(title=_wrap(group.label), xlabel="after step", ylabel="samples in buffer")
     _legend(figure, panels)
     return figure
+
+
+def _anytime_accuracy(comparison: Comparison) -> Any:
+    """Per benchmark, one line per group: the mean stream accuracy over seeds at each number of training
+    samples seen, with a band of ± one std, from the runs that evaluated during training."""
+    curves = _anytime_curves(comparison)
+    if curves is None:
+        return None
+    from matplotlib.figure import Figure
+
+    benchmarks = list(dict.fromkeys(curves["benchmark"]))
+    figure = Figure(figsize=(5.5 * len(benchmarks), 4), layout="constrained")
+    panels = figure.subplots(1, len(benchmarks), squeeze=False)[0]
+    for axes, benchmark in zip(panels, benchmarks, strict=True):
+        mine = curves[curves["benchmark"] == benchmark]
+        for label, curve in mine.groupby("group", sort=False):
+            x, mean, std = curve["samples_seen"], curve["mean"], curve["std"].fillna(0.0)
+            line = axes.plot(x, mean, label=label)[0]
+            axes.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.15)
+        axes.set(xlabel="training samples seen", ylabel="stream accuracy", title=benchmark, ylim=(0, 1.02))
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize="small")
+    return figure
+
+
+def _anytime_curves(comparison: Comparison) -> Any:
+    """Mean, std and n of the stream accuracy per (group, samples seen) over completed runs: a pandas
+    ``groupby/agg``; None when no run recorded accuracy during training."""
+    import pandas as pd
+
+    points = [
+        {
+            "benchmark": run.benchmark,
+            "group": group.label,
+            "samples_seen": point["samples_seen"],
+            "stream_accuracy": point["stream_accuracy"],
+        }
+        for group in _plotted(comparison)
+        for run in group.completed
+        for point in run.results.get(ANYTIME) or []
+    ]
+    if not points:
+        return None
+    frame = pd.DataFrame(points)
+    curves = frame.groupby(["benchmark", "group", "samples_seen"], sort=False)["stream_accuracy"]
+    return (
+        curves.agg(["mean", "std", "count"])
+        .reset_index()
+        .sort_values(["benchmark", "samples_seen"], kind="stable")
+    )
 
 
 def _legend(figure: Any, panels: Sequence[Any]) -> None:

@@ -20,7 +20,7 @@ body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; 
 table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; }
 th { background: #f2f2f2; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td { font-variant-numeric: tabular-nums; }
 figure { margin: 2em 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 .meta { color: #555; }
@@ -38,7 +38,7 @@ def render_html(comparison: Comparison, figures: Sequence[FigureFile]) -> str:
     sections = [
         f'<h1>replay-compare</h1>\n<p class="meta">{_e(tables.title(comparison))}</p>',
         _meta(comparison),
-        _table("results", tables.headers(comparison), tables.cells(comparison)),
+        tables.to_html(comparison),
         _excluded(comparison),
         *(_figure(figure) for figure in figures),
     ]
@@ -59,30 +59,25 @@ def _meta(comparison: Comparison) -> str:
         "compared": " ".join(str(root) for root in comparison.roots),
         "swept keys": ", ".join(comparison.swept) or "none",
         "grouped by": ", ".join(comparison.key_columns) or "nothing (all runs in one group)",
+        "notes": "; ".join(comparison.notes()) or "none",
+        "test": f"{comparison.test} ({tables.MARKER}: p < {comparison.alpha:g}), baseline: "
+        + (", ".join(f"{k}={v}" for k, v in (comparison.baseline or {}).items()) or "best at each mem_size"),
         "created": datetime.datetime.now().isoformat(timespec="seconds"),
     }
     rows = "".join(f"<li><b>{_e(k)}</b>: {_e(v)}</li>" for k, v in items.items())
     return f'<ul class="meta">{rows}</ul>'
 
 
-def _table(table_id: str, head: Sequence[str], body: Sequence[Sequence[str]]) -> str:
-    header = "".join(f"<th>{_e(cell)}</th>" for cell in head)
-    rows = "\n".join(
-        "<tr>" + "".join(f"<td{_cls(cell)}>{_e(cell)}</td>" for cell in row) + "</tr>" for row in body
-    )
-    return f'<table id="{table_id}">\n<thead><tr>{header}</tr></thead>\n<tbody>\n{rows}\n</tbody>\n</table>'
-
-
-def _cls(cell: str) -> str:
-    return ' class="num"' if cell[:1].isdigit() or cell[:2] in ("-0", "-1", "n/") else ""
-
-
 def _excluded(comparison: Comparison) -> str:
     runs = comparison.excluded_runs
     if not runs:
         return ""
-    body = [[run.status, str(run.path), run.detail()] for run in runs]
-    return "<h2>Excluded from the means</h2>\n" + _table("excluded", ["status", "run", "detail"], body)
+    import pandas as pd
+
+    body = pd.DataFrame(
+        [[run.status, str(run.path), run.detail()] for run in runs], columns=["status", "run", "detail"]
+    )
+    return "<h2>Excluded from the means</h2>\n" + body.to_html(index=False, table_id="excluded", border=0)
 
 
 def _figure(figure: FigureFile) -> str:

@@ -14,10 +14,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from replay_cli.config.keys import flatten
 from replay_cli.errors import UsageError
 from replay_cli.reporting.results import RESULTS_FILE
 
 OVERRIDES_FILE = Path(".hydra") / "overrides.yaml"
+SAVED_CONFIG_FILE = Path(".hydra") / "config.yaml"
 COMPLETED = "completed"
 UNREADABLE = "unreadable"
 
@@ -28,6 +30,7 @@ class Run:
     results: dict[str, Any]
     overrides: dict[str, str] | None = None  # key -> value typed on the command line; None: unknown
     problem: str | None = None  # why the results could not be read
+    interpolated: frozenset[str] = frozenset()  # keys whose saved config value is ${another.key}
 
     @property
     def status(self) -> str:
@@ -55,7 +58,8 @@ class Run:
 
     @cached_property
     def settings(self) -> dict[str, Any]:
-        return settings(self.config)
+        """The config as flat dotted keys, as W&B's columns and the sweep summary show them."""
+        return flatten(self.config)
 
     def detail(self) -> str:
         """Why a run is left out of the means, in a few words."""
@@ -70,25 +74,6 @@ class Run:
 class Found:
     runs: list[Run] = field(default_factory=list)
     roots: list[Path] = field(default_factory=list)  # the directories the user pointed at
-
-
-def settings(config: dict[str, Any]) -> dict[str, Any]:
-    """Every config value under its dotted key; a config group also appears under its own name with
-    the option chosen (``storage: reservoir``), which is how a user types and reads it."""
-    found: dict[str, Any] = {}
-
-    def walk(node: dict[str, Any], prefix: str) -> None:
-        for key, value in node.items():
-            dotted = f"{prefix}{key}"
-            if isinstance(value, dict):
-                if not prefix and isinstance(value.get("name"), str):
-                    found[dotted] = value["name"]
-                walk(value, f"{dotted}.")
-            elif not (prefix and key == "name"):
-                found[dotted] = value
-
-    walk(config, "")
-    return found
 
 
 def find_runs(paths: Iterable[str]) -> Found:
@@ -140,7 +125,7 @@ def load_run(run_dir: Path) -> Run:
             raise ValueError("not a JSON object")
     except (OSError, ValueError) as error:
         return Run(run_dir, {}, problem=f"cannot read {RESULTS_FILE}: {error}")
-    return Run(run_dir, results, overrides=_overrides(run_dir))
+    return Run(run_dir, results, overrides=_overrides(run_dir), interpolated=_interpolated(run_dir))
 
 
 def _overrides(run_dir: Path) -> dict[str, str] | None:
@@ -158,3 +143,17 @@ def _overrides(run_dir: Path) -> dict[str, str] | None:
         if key and not key.startswith("hydra."):
             overrides[key] = value
     return overrides
+
+
+def _interpolated(run_dir: Path) -> frozenset[str]:
+    """Keys that Hydra's saved (unresolved) config sets to an interpolation such as ``${seed}``: their
+    value follows another key, so they never vary on their own."""
+    import yaml
+
+    try:
+        saved = yaml.safe_load((run_dir / SAVED_CONFIG_FILE).read_text())
+    except (OSError, yaml.YAMLError):
+        return frozenset()
+    if not isinstance(saved, dict):
+        return frozenset()
+    return frozenset(k for k, v in flatten(saved).items() if isinstance(v, str) and "${" in v)

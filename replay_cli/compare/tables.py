@@ -1,20 +1,24 @@
-"""The comparison as text: a rich table for the terminal, CSV, JSON and markdown for papers and scripts.
+"""The comparison as text: a rich table for the terminal, CSV, JSON, markdown and HTML for papers and
+scripts.
 
-Every format reads :meth:`Comparison.rows` or :func:`cells`, so the numbers are the same everywhere.
+Every format reads :meth:`Comparison.rows` (CSV, JSON: every number) or :func:`display` (terminal,
+markdown, HTML: the same cells as text), so the numbers are the same everywhere; pandas writes the
+CSV, markdown (through tabulate) and HTML.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import sys
 from typing import Any
 
-from replay_cli.compare.comparison import METRICS, Comparison
+from replay_cli.compare.comparison import METRICS, Comparison, Group
 
 FORMATS = ("table", "csv", "json", "markdown")
 _DIGITS = {"train_seconds": 2}
+MARKER = "*"
+CI, P_VALUE, TEST, BASELINE = "95% CI", "p", "test", "baseline"
 
 
 def fmt_stat(mean: float | None, std: float | None, metric: str) -> str:
@@ -27,25 +31,51 @@ def fmt_stat(mean: float | None, std: float | None, metric: str) -> str:
 
 def headers(comparison: Comparison) -> list[str]:
     extra = ["excluded"] if comparison.excluded_runs else []
-    return [*comparison.key_columns, "n", *extra, *METRICS]
+    return [*comparison.key_columns, "n", *extra, *METRICS, CI, P_VALUE, TEST, BASELINE]
 
 
 def cells(comparison: Comparison) -> list[list[str]]:
     """The table body as strings, one list per group: shared by the terminal, markdown and HTML."""
     body = []
-    for row in comparison.rows():
+    for group, row in zip(comparison.groups, comparison.rows(), strict=True):
         keys = [_show(row[key]) for key in comparison.key_columns]
         extra = [row["excluded"]] if comparison.excluded_runs else []
-        stats = [fmt_stat(row[f"{m}_mean"], row[f"{m}_std"], m) for m in METRICS]
-        body.append([*keys, str(row["n"]), *extra, *stats])
+        marked = MARKER if group.significant(comparison.alpha) else ""
+        stats = [
+            f"{fmt_stat(row[f'{m}_mean'], row[f'{m}_std'], m)} {marked if m == comparison.metric else ''}"
+            for m in METRICS
+        ]
+        test = "" if group.is_baseline else row["test"] or ""
+        tested = [_ci(row, comparison.metric), _p_value(group, row, marked), test, row["baseline"] or ""]
+        body.append([*keys, str(row["n"]), *extra, *(s.strip() for s in stats), *tested])
     return body
+
+
+def display(comparison: Comparison) -> Any:
+    """:func:`headers` and :func:`cells` as a pandas DataFrame of strings."""
+    import pandas as pd
+
+    return pd.DataFrame(cells(comparison), columns=headers(comparison))
+
+
+def _ci(row: dict[str, Any], metric: str) -> str:
+    low, high = row[f"{metric}_ci_low"], row[f"{metric}_ci_high"]
+    digits = _DIGITS.get(metric, 3)
+    return "n/a" if low is None else f"[{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def _p_value(group: Group, row: dict[str, Any], marked: str) -> str:
+    if group.is_baseline:
+        return "baseline"
+    return "n/a" if row["p_value"] is None else f"{row['p_value']:.3g} {marked}".strip()
 
 
 def title(comparison: Comparison) -> str:
     n_runs, n_groups = len(comparison.runs), len(comparison.groups)
     return (
         f"{', '.join(comparison.benchmarks)}: {n_runs} runs in {n_groups} groups, mean ± std over seeds, "
-        f"best {comparison.metric} first"
+        f"best {comparison.metric} first; {CI} and p of {comparison.metric} against the baseline, "
+        f"{MARKER} p < {comparison.alpha:g}"
     )
 
 
@@ -59,12 +89,10 @@ def render(comparison: Comparison, fmt: str) -> str:
 
 
 def to_csv(comparison: Comparison) -> str:
-    rows = comparison.rows()
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else [], lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({k: _show(v) if k in comparison.key_columns else v for k, v in r.items()} for r in rows)
-    return out.getvalue()
+    frame = comparison.frame()
+    for key in comparison.key_columns:
+        frame[key] = frame[key].map(_show)
+    return frame.to_csv(index=False, lineterminator="\n")
 
 
 def to_json(comparison: Comparison) -> str:
@@ -72,7 +100,12 @@ def to_json(comparison: Comparison) -> str:
         "benchmarks": comparison.benchmarks,
         "swept": comparison.swept,
         "by": comparison.key_columns,
+        "kept_apart": comparison.kept_apart,
+        "pooled": comparison.pooled,
         "metric": comparison.metric,
+        "test": comparison.test,
+        "alpha": comparison.alpha,
+        "baseline": comparison.baseline,
         "rows": comparison.rows(),
         "excluded_runs": [
             {"path": str(run.path), "status": run.status, "detail": run.detail()}
@@ -83,15 +116,14 @@ def to_json(comparison: Comparison) -> str:
 
 
 def to_markdown(comparison: Comparison) -> str:
-    head = headers(comparison)
-    lines = [_md_row(head), _md_row(["---"] * len(head))]
-    lines += [_md_row(row) for row in cells(comparison)]
+    lines = [display(comparison).to_markdown(index=False)]
+    lines += [f"\n{note}" for note in [title(comparison), *comparison.notes()]]
     lines += [f"\nExcluded from the means: {line}" for line in excluded_lines(comparison)]
     return "\n".join(lines) + "\n"
 
 
-def _md_row(values: list[str]) -> str:
-    return "| " + " | ".join(v.replace("|", "\\|") for v in values) + " |"
+def to_html(comparison: Comparison) -> str:
+    return display(comparison).to_html(index=False, table_id="results", border=0, justify="left")
 
 
 def _rich(comparison: Comparison) -> str:
@@ -100,16 +132,18 @@ def _rich(comparison: Comparison) -> str:
 
     table = Table(title=title(comparison))
     for name in headers(comparison):
-        is_metric = name in METRICS
+        is_metric = name in (*METRICS, CI, P_VALUE)
         shown = f"{name} {'↓' if name == comparison.metric else ''}".strip()
         table.add_column(shown, justify="right" if is_metric or name == "n" else "left")
     for row in cells(comparison):
         table.add_row(*row)
     out = io.StringIO()
     terminal = sys.stdout.isatty()
-    width = Console().width if terminal else 200  # a pipe or file: never wrap a column
+    width = Console().width if terminal else 400  # a pipe or file: never wrap a column
     console = Console(file=out, width=width, force_terminal=terminal, highlight=False)
     console.print(table)
+    for note in comparison.notes():
+        console.print(note, markup=False)
     for line in excluded_lines(comparison):
         console.print(f"excluded from the means: {line}", markup=False)
     return out.getvalue()

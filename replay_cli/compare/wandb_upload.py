@@ -36,7 +36,15 @@ def upload(
         name=f"compare-{group.replace('/', '-')}",
         mode=mode,
         dir=str(written.out_dir),
-        config={"swept": comparison.swept, "by": comparison.by, "metric": comparison.metric},
+        config={
+            "swept": comparison.swept,
+            "by": comparison.by,
+            "kept_apart": comparison.kept_apart,
+            "metric": comparison.metric,
+            "test": comparison.test,
+            "alpha": comparison.alpha,
+            "baseline": comparison.baseline,
+        },
         reinit="finish_previous",
         settings=wandb.Settings(silent=True, console="off"),
     )

@@ -13,19 +13,6 @@ from typing import Any
 
 Matrix = Sequence[Sequence[float]]
 
-# The per-run numbers replay-compare aggregates over seeds (keys of results.json), and which way is better.
-HIGHER_IS_BETTER: dict[str, bool] = {
-    "final_average_accuracy": True,
-    "forgetting": False,
-    "bwt": True,
-    "train_seconds": False,
-}
-
-# The task-IL counterparts of the accuracy metrics above (results.json keys), for views offering both.
-TASK_IL_HIGHER_IS_BETTER: dict[str, bool] = {
-    f"task_il_{key}": better for key, better in HIGHER_IS_BETTER.items() if key != "train_seconds"
-}
-
 _EXPERIENCE_ACCURACY = re.compile(r"^Top1_Acc_Exp/eval_phase/test_stream/(?:Task\d+/)?Exp(\d+)$")
 _STREAM_ACCURACY = re.compile(r"^Top1_Acc_Stream/eval_phase/test_stream(?:/Task\d+)?$")
 

@@ -15,9 +15,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from replay_cli.config.keys import HEADLINE_METRICS, flatten
+
 MODES = ("auto", "online", "offline", "disabled")
-FINAL_KEYS = ("final_average_accuracy", "final_stream_accuracy", "forgetting", "bwt", "train_seconds")
-TASK_IL_FINAL_KEYS = ("task_il_final_average_accuracy", "task_il_forgetting", "task_il_bwt")
 EXIT_CODES = {"completed": 0, "failed": 1, "interrupted": 130}
 
 
@@ -62,24 +62,6 @@ def run_name(config: dict[str, Any]) -> str:
     if "storage" in config["strategy"]["uses"]:
         return f"{config['storage']['name']}-m{config['mem_size']}-s{config['seed']}"
     return f"{config['strategy']['name']}-s{config['seed']}"
-
-
-def flat_config(config: dict[str, Any]) -> dict[str, Any]:
-    """The resolved config flattened to dotted keys, plus the group choices as plain columns
-    (``storage``, ``strategy``, ``benchmark``, ``model``) so the runs table can filter and group."""
-    flat: dict[str, Any] = {}
-
-    def walk(node: Any, prefix: str) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                walk(value, f"{prefix}{key}.")
-        else:
-            flat[prefix[:-1]] = node
-
-    walk(config, "")
-    for group in ("benchmark", "model", "strategy", "storage"):
-        flat[group] = config[group]["name"]
-    return flat
 
 
 class WandbLogger:
@@ -136,7 +118,7 @@ class WandbLogger:
             name=name or run_name(config),
             mode=self.mode,
             dir=str(self.directory),
-            config=flat_config(config),
+            config=flatten(config),
             reinit="finish_previous",
             id=self.resume_id,
             resume="allow" if self.resume_id else None,
@@ -210,7 +192,7 @@ class WandbLogger:
         from replay_cli.reporting.figures import accuracy_heatmap
 
         summary = results.summary()
-        for key in FINAL_KEYS + TASK_IL_FINAL_KEYS:
+        for key in HEADLINE_METRICS:
             if summary.get(key) is not None:
                 self.run.summary[key] = summary[key]
         config = results.config

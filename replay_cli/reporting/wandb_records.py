@@ -71,6 +71,17 @@ def _key(item: Any) -> str:
     return item.key or "/".join(item.nested_key)
 
 
+def _update_config(config: dict[str, Any], items: Any) -> None:
+    """Config items come flat (``key``) or, for W&B's own entries such as a chart's settings under
+    ``_wandb.visualize``, as a path (``nested_key``): kept as nested dicts."""
+    for item in items:
+        path = [item.key] if item.key else list(item.nested_key)
+        node = config
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = json.loads(item.value_json)
+
+
 def read_offline_run(wandb_file: Path) -> OfflineRun:
     run = OfflineRun()
     for record in records(wandb_file):
@@ -84,9 +95,9 @@ def read_offline_run(wandb_file: Path) -> OfflineRun:
                 info.job_type,
             )
             run.tags = list(info.tags)
-            run.config.update({u.key: json.loads(u.value_json) for u in info.config.update})
+            _update_config(run.config, info.config.update)
         elif kind == "config":
-            run.config.update({u.key: json.loads(u.value_json) for u in record.config.update})
+            _update_config(run.config, record.config.update)
         elif kind == "history":
             run.history.append({_key(i): json.loads(i.value_json) for i in record.history.item})
         elif kind == "summary":

@@ -1,5 +1,6 @@
 """One table per sweep: at the end of every multirun, ``sweep_summary.csv`` and ``.json`` at the sweep
-root list each job with its overrides, status, final metrics and run directory.
+root list each job with its overrides, status, final metrics and run directory, then its whole config
+as flat columns (the same keys as W&B's config columns and replay-compare's ``--by`` keys).
 
 It reads what the jobs left on disk (results.json, .hydra/overrides.yaml), so it works the same for
 every launcher, and a job that died without results still gets a ``failed`` row.
@@ -15,11 +16,11 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from replay_cli.config.keys import HEADLINE_METRICS, flatten
 from replay_cli.reporting.results import RESULTS_FILE, write_json_atomic
 
 SUMMARY_NAME = "sweep_summary"
-METRICS = ("final_average_accuracy", "final_stream_accuracy", "forgetting", "bwt", "train_seconds")
-COLUMNS = ("job", "overrides", "status", *METRICS, "experiences_done", "error", "run_dir")
+COLUMNS = ("job", "overrides", "status", *HEADLINE_METRICS, "experiences_done", "error", "run_dir")
 
 failed_jobs_in_last_sweep = 0  # read by the CLI for its exit code; launchers may run jobs elsewhere
 
@@ -35,14 +36,30 @@ def job_row(job_dir: Path) -> dict[str, Any]:
     row: dict[str, Any] = {"job": job_dir.name, "overrides": " ".join(overrides), "run_dir": str(job_dir)}
     results_path = job_dir / RESULTS_FILE
     if not results_path.is_file():
-        return {**row, "status": "failed", "error": "the job wrote no results.json"}
+        failed = {"status": "failed", "error": "the job wrote no results.json"}
+        return {**row, **failed, **flatten(_composed_config(job_dir))}
     results = json.loads(results_path.read_text())
     status = results.get("status", "failed")
     if status == "running":  # the job is gone (killed, preempted) and never said how it ended
         status = "failed"
-    row.update({key: results.get(key) for key in METRICS})
+    row.update({key: results.get(key) for key in HEADLINE_METRICS})
     row.update(status=status, error=results.get("error"), experiences_done=results.get("experiences_done"))
-    return row
+    return {**row, **flatten(results.get("config") or {})}
+
+
+def _composed_config(job_dir: Path) -> dict[str, Any]:
+    """The config Hydra saved for a job that left no results: resolved where it can be."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        config = OmegaConf.load(job_dir / ".hydra" / "config.yaml")
+    except (OSError, OmegaConfBaseException):
+        return {}
+    try:
+        return OmegaConf.to_container(config, resolve=True)  # type: ignore[return-value]
+    except OmegaConfBaseException:
+        return OmegaConf.to_container(config, resolve=False)  # type: ignore[return-value]
 
 
 def summarize(sweep_dir: Path) -> list[dict[str, Any]]:
@@ -53,11 +70,18 @@ def summarize(sweep_dir: Path) -> list[dict[str, Any]]:
 
 
 def write_summary(sweep_dir: Path, rows: list[dict[str, Any]]) -> None:
+    """The JSON rows as they are; the CSV with the fixed columns first, then every job's config keys
+    (lists and dicts as JSON text)."""
     write_json_atomic(Path(sweep_dir) / f"{SUMMARY_NAME}.json", rows)
+    config_keys = [key for key in dict.fromkeys(k for row in rows for k in row) if key not in COLUMNS]
     with open(Path(sweep_dir) / f"{SUMMARY_NAME}.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
+        writer = csv.DictWriter(handle, fieldnames=[*COLUMNS, *config_keys])
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({key: _cell(value) for key, value in row.items()} for row in rows)
+
+
+def _cell(value: Any) -> Any:
+    return json.dumps(value) if isinstance(value, list | dict) else value
 
 
 class SweepSummaryCallback(Callback):

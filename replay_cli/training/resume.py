@@ -12,12 +12,10 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from replay_cli.config.keys import CONFIG_GROUPS as GROUPS
+from replay_cli.config.keys import PRESENTATION_KEYS
 from replay_cli.errors import UsageError
 from replay_cli.training.checkpoint import checkpoint_path, load_checkpoint
-
-# What a resume may change: how the run looks and where it logs, never what it computes.
-PRESENTATION_KEYS = ("resume", "print_config", "progress", "num_threads")
-GROUPS = ("benchmark", "model", "strategy", "optimizer", "protocol", "storage")
 
 
 def resume_argv(argv: list[str]) -> list[str]:
