@@ -135,7 +135,7 @@ class Classic:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     augment: bool = False
-    pil: bool = False  # Avalanche's per-sample path sees PIL images (CIFAR), else float tensors
+    pil: bool = False  # Avalanche's per-sample path sees PIL images (CIFAR, FMNIST), else tensors
     experiences: str = "split"  # split (classes), permuted or rotated (all classes, one copy each)
 
     def transforms(self) -> tuple[Any, Any]:
@@ -153,7 +153,7 @@ CLASSIC = {
     "SplitMNIST": Classic("MNIST", 10, *_MNIST_NORM),
     "PermutedMNIST": Classic("MNIST", 10, *_MNIST_NORM, experiences="permuted"),
     "RotatedMNIST": Classic("MNIST", 10, *_MNIST_NORM, experiences="rotated"),
-    "SplitFMNIST": Classic("FASHION_MNIST", 10, (0.2860,), (0.3530,)),
+    "SplitFMNIST": Classic("FASHION_MNIST", 10, (0.2860,), (0.3530,), pil=True),
     "SplitCIFAR10": Classic("CIFAR10", 10, *_CIFAR10_NORM, augment=True, pil=True),
     "SplitCIFAR100": Classic("CIFAR100", 100, *_CIFAR100_NORM, augment=True, pil=True),
 }

@@ -167,14 +167,15 @@ READERS = {
 
 class ImageSamples:
     """``arrays`` served one sample at a time the way torchvision's datasets serve them, for
-    Avalanche's per-sample transforms: PIL images (as torchvision's CIFAR datasets give), or float
-    tensors in [0, 1] (as Avalanche's TensorMNIST gives). A plain class, so DataLoader workers can
-    pickle it."""
+    Avalanche's per-sample transforms: PIL images (as torchvision's CIFAR and Fashion-MNIST datasets
+    give), or float tensors in [0, 1] (as Avalanche's TensorMNIST gives). A plain class, so that
+    DataLoader workers can pickle it."""
 
     def __init__(self, arrays: ImageArrays, pil: bool) -> None:
         self.targets = arrays.targets.tolist()
         self.pil = pil
-        self._pixels = arrays.images.permute(0, 2, 3, 1).numpy() if pil else arrays.images
+        pixels = arrays.images.permute(0, 2, 3, 1) if pil else arrays.images  # PIL wants H, W(, C)
+        self._pixels = (pixels.squeeze(-1) if pixels.shape[-1] == 1 else pixels).numpy() if pil else pixels
 
     def __len__(self) -> int:
         return len(self.targets)
