@@ -87,7 +87,7 @@ def speed_up(
 def _datasets(loader: Any) -> list[Any] | None:
     if isinstance(loader, MultiDatasetDataLoader):
         return loader.datasets
-    plain_torch = type(loader) is DataLoader and loader.num_workers == 0 and loader.batch_sampler is not None
+    plain_torch = type(loader) is DataLoader and loader.batch_sampler is not None  # rebuilt in-process
     return [loader.dataset] if plain_torch else None
 
 

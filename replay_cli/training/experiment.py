@@ -14,6 +14,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from replay_cli.config.validation import validate_against_benchmark, validate_feature_layer
+from replay_cli.data.loaders import loader_settings
 from replay_cli.errors import RunFailed, RunInterrupted
 from replay_cli.reporting import metrics
 from replay_cli.reporting.console import ConsoleSummary, progress_plugin
@@ -115,13 +116,19 @@ def _run(
         *extra_sinks,
         Checkpointer(run_dir, config, strategy, replay, loggers),
     ]
+    loader = loader_settings(
+        cfg.get("loader"),
+        bool(cfg.get("fast_path")),
+        builders.resolve_device(cfg.strategy.device),
+        cfg.num_threads,
+    )
     start = len(results.accuracy_matrix)
     try:
         for index, training_data in enumerate(steps[start:], start):
             started = time.perf_counter()
-            strategy.train(training_data)
+            strategy.train(training_data, **loader)
             trained = time.perf_counter()
-            evaluation = strategy.eval(benchmark.test_stream)
+            evaluation = strategy.eval(benchmark.test_stream, **loader)
             seen = benchmark.n_experiences if cfg.strategy.whole_stream else index + 1
             row = metrics.accuracy_row(evaluation, benchmark.n_experiences)
             results.add_step(
