@@ -37,13 +37,13 @@ def test_auto_uses_the_jobs_core_share_off_the_fast_path_and_no_workers_on_it():
     assert loader_settings(auto, fast_path=False, device="cpu", num_threads=None) == {
         "num_workers": max(0, min(8, CORES - 1)),
         "pin_memory": False,
-        "persistent_workers": CORES > 1,
+        "persistent_workers": False,
     }
     # a joblib sweep job with 4 cores of its own: 3 workers, pinned for CUDA
     assert loader_settings(auto, fast_path=False, device="cuda:0", num_threads=4) == {
         "num_workers": 3,
         "pin_memory": True,
-        "persistent_workers": True,
+        "persistent_workers": False,
     }
     assert loader_settings(auto, fast_path=False, device="cpu", num_threads=1)["num_workers"] == 0
     assert loader_settings(None, fast_path=False, device="cpu", num_threads=64)["num_workers"] == 8
@@ -59,7 +59,7 @@ def test_explicit_settings_are_kept_and_persistence_needs_workers():
 @pytest.mark.slow
 def test_worker_processes_give_the_same_results(run_in_process, tmp_path):
     """Workers only move where samples are read: the per-sample path with 2 workers trains alike."""
-    common = ("fast_path=false", "strategy.train_epochs=1", "benchmark.n_experiences=2")
+    common = ("fast_path=false", "strategy.train_epochs=2", "benchmark.n_experiences=2")
     workers = run_in_process(*common, "loader.num_workers=2", run_dir=tmp_path / "workers")
     main = run_in_process(*common, "loader.num_workers=0", run_dir=tmp_path / "main")
     assert workers["config"]["loader"]["num_workers"] == 2

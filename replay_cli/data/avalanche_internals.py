@@ -76,19 +76,46 @@ def gather(node: Any, index: Any) -> list[Any] | None:
     """Fields of samples ``index`` of an Avalanche dataset tree by tensor indexing, before any
     transform (see :func:`sample_transform`); None if a node is of a kind this does not know."""
     import torch
-    from torch.utils.data import TensorDataset
 
     flat = getattr(node, "_flat_data", None)
     if flat is not None:  # AvalancheDataset: its data, then the attributes __getitem__ appends
         fields = gather(flat, index)
         for attribute in node._data_attributes.values():
             if fields is not None and attribute.use_in_getitem:
-                fields.append(torch.as_tensor(list(attribute.data))[index])
+                values = _walk_indexed(attribute.data, index, _sequence_values)
+                fields.append(
+                    values[0] if values is not None else torch.as_tensor(list(attribute.data))[index]
+                )
         return fields
-    if isinstance(node, TensorDataset):
-        return [t[index] for t in node.tensors]
-    if not hasattr(node, "_datasets"):
-        return None
+    return _walk_indexed(node, index, _tensor_fields)
+
+
+def _tensor_fields(leaf: Any, index: Any) -> list[Any] | None:
+    from torch.utils.data import TensorDataset
+
+    if hasattr(leaf, "_flat_data"):  # a nested Avalanche dataset: its own fields and attributes
+        return gather(leaf, index)
+    return [t[index] for t in leaf.tensors] if isinstance(leaf, TensorDataset) else None
+
+
+def _sequence_values(leaf: Any, index: Any) -> list[Any] | None:
+    """A data attribute's values (task labels): a constant run is filled, not iterated."""
+    import torch
+    from avalanche.benchmarks.utils.flat_data import ConstantSequence
+
+    if isinstance(leaf, ConstantSequence):
+        return [torch.full((len(index),), leaf[0], dtype=torch.long)] if len(leaf) else None
+    if isinstance(leaf, torch.Tensor):
+        return [leaf[index]]
+    return [torch.as_tensor(list(leaf))[index]] if isinstance(leaf, (list, tuple)) else None
+
+
+def _walk_indexed(node: Any, index: Any, leaf: Any) -> list[Any] | None:
+    """``leaf(node, index)`` gathered through FlatData's subset indices and concatenations."""
+    import torch
+
+    if hasattr(node, "_flat_data") or not hasattr(node, "_datasets"):
+        return leaf(node, index)
     if node._indices is not None:  # FlatData: subset indices, then concatenated datasets
         index = torch.as_tensor(list(node._indices), dtype=torch.long)[index]
     ends = torch.as_tensor(node._cumulative_sizes, dtype=torch.long)
@@ -98,7 +125,7 @@ def gather(node: Any, index: Any) -> list[Any] | None:
         mask = which == k
         if not bool(mask.any()):
             continue
-        part = gather(child, index[mask] - (ends[k - 1] if k else 0))
+        part = _walk_indexed(child, index[mask] - (ends[k - 1] if k else 0), leaf)
         if part is None:
             return None
         if fields is None:

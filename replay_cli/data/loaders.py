@@ -23,7 +23,8 @@ def loader_settings(loader: Any, fast_path: bool, device: str, num_threads: int 
     ``loader``: the config node (absent keys count as ``auto``); ``device``: the resolved training
     device; ``num_threads``: the job's share of CPU cores when a launcher preset set one (a joblib
     sweep job), else None (all the machine's cores). ``auto`` workers: one core of the share stays
-    with training, the rest load (at most 8); none on the fast path."""
+    with training, the rest load (at most 8); none on the fast path. ``auto`` persistence: off, so
+    that worker settings never change results."""
     loader = loader or {}
     workers = loader.get("num_workers", AUTO)
     if workers == AUTO:
@@ -33,6 +34,6 @@ def loader_settings(loader: Any, fast_path: bool, device: str, num_threads: int 
     if pin == AUTO:
         pin = str(device).startswith("cuda") and not fast_path
     persistent = loader.get("persistent_workers", AUTO)
-    if persistent == AUTO:
-        persistent = workers > 0
+    if persistent == AUTO:  # Avalanche's persistent loader keeps its samplers across epochs, so
+        persistent = False  # with more than one epoch the batches differ from a run without workers
     return {"num_workers": workers, "pin_memory": pin, "persistent_workers": persistent and workers > 0}
