@@ -357,3 +357,11 @@ def test_classic_benchmarks_equal_avalanches_own_generators(generator, seed, dat
     )
     assert same_samples(samples(plain.train_stream), samples(theirs.train_stream))
     assert same_samples(samples(plain.test_stream), samples(theirs.test_stream))
+
+
+def test_split_digits_in_four_experiences_keeps_digits_8_and_9(run_in_process):
+    """Issue 17.1: four experiences of ten digits used to train on [[0,1],[2,3],[4,5],[6,7]] only."""
+    results = run_in_process("benchmark.n_experiences=4", *SMALL_RUN)
+    assert results["benchmark"]["classes_per_experience"] == [[0, 1, 2], [3, 4, 5], [6, 7], [8, 9]]
+    assert len(results["accuracy_matrix"]) == 4 and all(len(row) == 4 for row in results["accuracy_matrix"])
+    assert results["buffer_composition"][-1]["per_class"].keys() == {str(c) for c in range(10)}
