@@ -188,7 +188,8 @@ def test_gzipped_idx_files_are_extracted_once_and_read(tmp_path):
 
     raw = write_idx_dataset(tmp_path / "MNIST" / "raw", per_class=2, test_per_class=1)
     train, test = datasets.load(datasets.MNIST, str(tmp_path), download=False)
-    assert (len(train), len(test)) == (20, 10)
+    assert (tuple(train.images.shape), tuple(test.images.shape)) == ((20, 1, 28, 28), (10, 1, 28, 28))
+    assert train.images.dtype.is_floating_point is False
     assert (raw / "train-images-idx3-ubyte").is_file()
     assert sorted(int(y) for y in train.targets) == sorted(list(range(10)) * 2)
 
@@ -197,9 +198,10 @@ def test_gzipped_idx_files_are_extracted_once_and_read(tmp_path):
     ("overrides", "message"),
     [
         (
-            ["benchmark.n_experiences=3"],
-            "benchmark.n_experiences=3 is invalid: expected a divisor of 10: 1, 2, 5, 10",
+            ["benchmark.n_experiences=11"],
+            "benchmark.n_experiences=11 is invalid: expected an integer in [1, 10]",
         ),
+        (["benchmark.rotations_list=[0,90]"], "benchmark.rotations_list=[0, 90] is invalid"),
         (["benchmark.fixed_class_order=[0,1]"], "benchmark.fixed_class_order=[0, 1] is invalid"),
     ],
 )
@@ -207,7 +209,8 @@ def test_class_split_is_checked_before_loading(overrides, message):
     from replay_cli.errors import one_line
     from replay_cli.training.builders import build_benchmark
 
-    cfg = compose_config("benchmark=split_mnist", "benchmark.dataset_root=/does/not/exist", *overrides)
+    benchmark = "rotated_mnist" if "rotations" in overrides[0] else "split_mnist"
+    cfg = compose_config(f"benchmark={benchmark}", "benchmark.dataset_root=/does/not/exist", *overrides)
     with pytest.raises(Exception) as error:
         build_benchmark(cfg)
     assert message in one_line(error.value)
@@ -259,3 +262,124 @@ def test_synthetic_is_class_incremental_seeded_and_tagged():
     )
     assert torch.equal(again.train_stream[0].dataset[0][0], x)
     assert not torch.equal(other.train_stream[0].dataset[0][0], x)
+
+
+@pytest.mark.parametrize(
+    ("benchmark", "num_classes", "n_experiences"),
+    [
+        ("split_digits", 10, 4),
+        ("split_digits", 10, 3),
+        ("synthetic", 10, 7),
+        ("split_mnist", 10, 4),
+        ("split_cifar10", 10, 3),
+        ("split_fmnist", 10, 6),
+        ("split_cifar100", 100, 8),
+    ],
+)
+def test_uneven_class_splits_keep_every_class_and_sample(benchmark, num_classes, n_experiences, data_root):
+    """No split drops classes: the first ``num_classes % n_experiences`` experiences get one more."""
+    from replay_cli.training.builders import build_benchmark
+
+    extra = ["benchmark.train_samples=600", "benchmark.test_samples=100"] if benchmark == "synthetic" else []
+    if benchmark not in ("split_digits", "synthetic"):
+        extra = [f"benchmark.dataset_root={data_root}"]
+    bench = build_benchmark(
+        compose_config(f"benchmark={benchmark}", f"benchmark.n_experiences={n_experiences}", *extra)
+    )
+    classes = bench.classes_per_experience()
+    base, extra_classes = divmod(num_classes, n_experiences)
+    assert [len(c) for c in classes] == [base + 1] * extra_classes + [base] * (n_experiences - extra_classes)
+    assert sorted(c for exp in classes for c in exp) == list(range(num_classes))
+    test_classes = [sorted(int(c) for c in e.dataset.targets.uniques) for e in bench.test_stream]
+    assert test_classes == classes
+    train_size = sum(len(e.dataset) for e in bench.train_stream)
+    expected_size = {"split_digits": 1257, "synthetic": 600}.get(benchmark)
+    if expected_size is None:  # every sample of the tiny files
+        from replay_cli.data import datasets
+
+        spec = {"split_mnist": "MNIST", "split_cifar10": "CIFAR10", "split_fmnist": "FASHION_MNIST"}
+        name = spec.get(benchmark, "CIFAR100")
+        expected_size = len(datasets.load(getattr(datasets, name), str(data_root), download=False)[0].targets)
+    assert train_size == expected_size
+
+
+def avalanches_own(monkeypatch, generator_module, loader_name, train, test, generator, *args, **kwargs):
+    """Avalanche's own classic generator, reading the given datasets instead of downloading."""
+    import importlib
+
+    module = importlib.import_module(generator_module)
+    monkeypatch.setattr(module, loader_name, lambda _root: (train, test))
+    return getattr(module, generator)(*args, **kwargs)
+
+
+def torchvision_like(root: Path, files: str):
+    """The datasets Avalanche's generators read (torchvision's CIFAR / Avalanche's TensorMNIST)."""
+    from replay_cli.data import datasets
+
+    train, test = datasets.load(getattr(datasets, files), str(root), download=False)
+    pil = files != "MNIST"
+    return datasets.ImageSamples(train, pil), datasets.ImageSamples(test, pil)
+
+
+CLASSIC_SOURCES = {
+    "SplitCIFAR10": ("avalanche.benchmarks.classic.ccifar10", "get_cifar10_dataset", "CIFAR10"),
+    "SplitCIFAR100": ("avalanche.benchmarks.classic.ccifar100", "get_cifar100_dataset", "CIFAR100"),
+    "SplitMNIST": ("avalanche.benchmarks.classic.cmnist", "get_mnist_dataset", "MNIST"),
+    "SplitFMNIST": ("avalanche.benchmarks.classic.cfashion_mnist", "get_fmnist_dataset", "FASHION_MNIST"),
+    "PermutedMNIST": ("avalanche.benchmarks.classic.cmnist", "get_mnist_dataset", "MNIST"),
+    "RotatedMNIST": ("avalanche.benchmarks.classic.cmnist", "get_mnist_dataset", "MNIST"),
+}
+
+
+def samples(stream, seed: int = 0):
+    """Every sample of every experience, drawn under one torch seed (random transforms included)."""
+    import torch
+
+    torch.manual_seed(seed)
+    return [[e.dataset[i] for i in range(len(e.dataset))] for e in stream]
+
+
+def same_samples(ours, theirs) -> bool:
+    import torch
+
+    return len(ours) == len(theirs) and all(
+        len(a) == len(b)
+        and all(torch.equal(x[0], y[0]) and int(x[1]) == int(y[1]) for x, y in zip(a, b, strict=True))
+        for a, b in zip(ours, theirs, strict=True)
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+@pytest.mark.parametrize("generator", sorted(CLASSIC_SOURCES))
+def test_classic_benchmarks_equal_avalanches_own_generators(generator, seed, data_root, monkeypatch):
+    """Same classes per experience as Avalanche's SplitCIFAR10 & co. for the same seed, and with
+    ``batched_transforms=false`` (fast_path=false) the very same samples, random crops included:
+    the path replay-run took before it built benchmarks itself."""
+    from replay_cli.data.benchmarks import classic
+
+    module, loader, files = CLASSIC_SOURCES[generator]
+    n_experiences = 5 if generator.startswith("Split") else 2
+    train, test = torchvision_like(data_root, files)
+    theirs = avalanches_own(monkeypatch, module, loader, train, test, generator, n_experiences, seed=seed)
+    for batched in (False, True):
+        ours = classic(
+            "x", generator, n_experiences, seed=seed, dataset_root=str(data_root), batched_transforms=batched
+        )
+        assert ours.classes_per_experience() == [
+            sorted(e.classes_in_this_experience) for e in theirs.train_stream
+        ]
+        assert [len(e.dataset) for e in ours.test_stream] == [len(e.dataset) for e in theirs.test_stream]
+    assert same_samples(samples(ours.test_stream), samples(theirs.test_stream))  # batched: exact eval
+    plain = classic(
+        "x", generator, n_experiences, seed=seed, dataset_root=str(data_root), batched_transforms=False
+    )
+    assert same_samples(samples(plain.train_stream), samples(theirs.train_stream))
+    assert same_samples(samples(plain.test_stream), samples(theirs.test_stream))
+
+
+def test_split_digits_in_four_experiences_keeps_digits_8_and_9(run_in_process):
+    """Issue 17.1: four experiences of ten digits used to train on [[0,1],[2,3],[4,5],[6,7]] only."""
+    results = run_in_process("benchmark.n_experiences=4", *SMALL_RUN)
+    assert results["benchmark"]["classes_per_experience"] == [[0, 1, 2], [3, 4, 5], [6, 7], [8, 9]]
+    assert len(results["accuracy_matrix"]) == 4 and all(len(row) == 4 for row in results["accuracy_matrix"])
+    assert results["buffer_composition"][-1]["per_class"].keys() == {str(c) for c in range(10)}

@@ -119,4 +119,3 @@ def test_the_launcher_never_changes_the_groups(tmp_path):
     both = compare([str(sweep) for sweep in sweeps.values()])
     assert both.swept == ["storage"]
     assert {(g.label, len(g.completed)) for g in both.groups} == {("reservoir", 4), ("class_balanced", 4)}
-

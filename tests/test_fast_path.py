@@ -77,3 +77,84 @@ def test_fast_path_is_a_boolean_switch_on_by_default():
     assert compose_config().fast_path is True
     with pytest.raises(ConfigError, match="fast_path"):
         validate(compose_config("fast_path=1"))
+
+
+@pytest.fixture(scope="module")
+def tiny_root(tmp_path_factory):
+    from tests.tiny_datasets import WRITERS
+
+    root = tmp_path_factory.mktemp("data")
+    for name in ("split_mnist", "split_cifar10"):
+        WRITERS[name](root)
+    return root
+
+
+def test_split_mnist_on_the_fast_path_gives_the_plain_paths_results(run_in_process, tmp_path, tiny_root):
+    """Normalisation per minibatch gives the values of torchvision's per-sample transform: same run."""
+    common = (
+        "benchmark=split_mnist",
+        f"benchmark.dataset_root={tiny_root}",
+        "mem_size=20",
+        "batch_size_mem=8",
+    )
+    fast = run_in_process(*common, "fast_path=true", run_dir=tmp_path / "fast")
+    plain = run_in_process(*common, "fast_path=false", run_dir=tmp_path / "plain")
+    assert fast["config"]["benchmark"]["batched_transforms"] is True
+    assert plain["config"]["benchmark"]["batched_transforms"] is False
+    assert fast["accuracy_matrix"] == plain["accuracy_matrix"]
+    assert fast["buffer_composition"] == plain["buffer_composition"]
+    assert fast["final_average_accuracy"] > 0.3
+
+
+def test_the_fast_path_serves_augmented_cifar_batches(tiny_root):
+    """Training batches of split_cifar10 come from the batched loader: normalised floats, and the
+    random crops differ from the plain centre image (so augmentation ran per batch)."""
+    from avalanche.benchmarks.utils.data_loader import TaskBalancedDataLoader
+
+    from replay_cli.data.benchmarks import classic
+
+    bench = classic("c", "SplitCIFAR10", 5, seed=0, dataset_root=str(tiny_root), download=False)
+    data = bench.train_stream[0].dataset.train()
+    loader, fields = speed_up(TaskBalancedDataLoader(data, batch_size=10, shuffle=False))
+    assert fields is not None and fields[0][0].dtype == torch.uint8
+    ((x, y, _),) = list(loader)
+    assert x.dtype == torch.float32 and x.shape == (10, 3, 32, 32)
+    eval_x = torch.stack([bench.train_stream[0].dataset.eval()[i][0] for i in range(10)])
+    assert not torch.equal(x, eval_x)
+    assert torch.equal(y, torch.tensor([int(data[i][1]) for i in range(10)]))
+
+
+def test_avalanche_internals_the_fast_path_reads_are_there():
+    """Fails loudly when an Avalanche upgrade moves what replay_cli.data.avalanche_internals reads."""
+    from importlib.metadata import version
+
+    from avalanche.benchmarks.utils.data_loader import MultiDatasetDataLoader
+
+    from replay_cli.data import avalanche_internals
+    from replay_cli.data.transforms import ImageTransform
+
+    assert version("avalanche-lib") == avalanche_internals.PINNED_AVALANCHE, "re-check avalanche_internals.py"
+    transform, other = ImageTransform((0.5,), (0.5,)), ImageTransform((0.1,), (0.3,))
+    data = tensor_dataset(torch.randint(0, 256, (20, 1, 4, 4), dtype=torch.uint8), torch.arange(20) % 4)
+    one = data.replace_current_transform_group(transform)
+    trees = [
+        data,
+        one,
+        one.subset([3, 1, 2]).concat(one.subset([0])),
+        one.subset([3, 1]).concat(data.replace_current_transform_group(other).subset([0])),
+        one.subset([5, 6]).concat(data.subset([7])),
+        one.eval(),
+    ]
+    flat = trees[2]._flat_data
+    assert all(hasattr(flat, a) for a in ("_datasets", "_indices", "_cumulative_sizes", "_transform_groups"))
+    assert hasattr(flat, "_frozen_transform_groups") and hasattr(trees[2], "_data_attributes")
+    assert avalanche_internals.sample_transform(one) is transform
+    # the contract: what the fast path reads, transformed as it says, is what __getitem__ gives
+    for tree in trees:
+        found = avalanche_internals.sample_transform(tree)
+        fields = avalanche_internals.gather(tree, torch.arange(len(tree)))
+        assert found is not avalanche_internals.UNSUPPORTED and fields is not None
+        inputs = found(fields[0]) if found is not None else fields[0]
+        assert torch.equal(inputs, torch.stack([tree[i][0] for i in range(len(tree))]))
+        assert torch.equal(fields[1], torch.tensor([int(tree[i][1]) for i in range(len(tree))]))
+    assert callable(MultiDatasetDataLoader._make_pytorch_loader)

@@ -42,10 +42,17 @@ def balanced_labels(per_class: int, num_classes: int, seed: int) -> np.ndarray:
 
 def write_idx_dataset(raw_folder: Path, per_class: int = 6, test_per_class: int = 3) -> Path:
     """MNIST-format files (gzipped, as published) for 10 classes of 28x28 images."""
+    splits = []
+    for seed, per in enumerate((per_class, test_per_class)):
+        labels = balanced_labels(per, 10, seed)
+        splits.append((class_images(labels, (28, 28), 10, seed), labels))
+    return write_idx_arrays(raw_folder, *splits)
+
+
+def write_idx_arrays(raw_folder: Path, train: tuple, test: tuple) -> Path:
+    """(images uint8 (N, 28, 28), labels uint8 (N,)) for each split, as gzipped idx-ubyte files."""
     raw_folder.mkdir(parents=True, exist_ok=True)
-    for seed, (split, (images_file, labels_file)) in enumerate(IDX_FILES.items()):
-        labels = balanced_labels(per_class if split == "train" else test_per_class, 10, seed)
-        images = class_images(labels, (28, 28), 10, seed)
+    for (images_file, labels_file), (images, labels) in zip(IDX_FILES.values(), (train, test), strict=True):
         with gzip.open(raw_folder / images_file, "wb") as out:
             out.write(struct.pack(">IIII", 0x0803, len(labels), 28, 28) + images.tobytes())
         with gzip.open(raw_folder / labels_file, "wb") as out:
@@ -53,8 +60,10 @@ def write_idx_dataset(raw_folder: Path, per_class: int = 6, test_per_class: int 
     return raw_folder
 
 
-def _cifar_batch(labels: np.ndarray, label_key: str, num_classes: int, seed: int) -> dict:
-    images = class_images(labels, (3, 32, 32), num_classes, seed).reshape(len(labels), -1)
+def _cifar_batch(labels: np.ndarray, label_key: str, num_classes: int, seed: int, images=None) -> dict:
+    if images is None:
+        images = class_images(labels, (3, 32, 32), num_classes, seed)
+    images = images.reshape(len(labels), -1)
     return {
         "data": images,
         label_key: [int(y) for y in labels],
@@ -68,13 +77,25 @@ def _pickle(path: Path, data: dict) -> None:
 
 
 def write_cifar10(root: Path, per_class: int = 5, test_per_class: int = 2) -> Path:
+    train = balanced_labels(per_class, 10, seed=0)
+    test = balanced_labels(test_per_class, 10, seed=9)
+    return write_cifar10_arrays(
+        root,
+        (class_images(train, (3, 32, 32), 10, seed=1), train),
+        (class_images(test, (3, 32, 32), 10, seed=9), test),
+    )
+
+
+def write_cifar10_arrays(root: Path, train: tuple, test: tuple) -> Path:
+    """(images uint8 (N, 3, 32, 32), labels (N,)) for each split, as CIFAR-10's five training
+    batches, test batch and meta file."""
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True, exist_ok=True)
-    labels_all = balanced_labels(per_class, 10, seed=0)
-    for i in range(1, 6):  # the five training batches share the samples out
-        labels = labels_all[i - 1 :: 5]
-        _pickle(folder / f"data_batch_{i}", _cifar_batch(labels, "labels", 10, seed=i))
-    _pickle(folder / "test_batch", _cifar_batch(balanced_labels(test_per_class, 10, 9), "labels", 10, 9))
+    images, labels = train
+    for i in range(1, 6):
+        part = slice(i - 1, None, 5)
+        _pickle(folder / f"data_batch_{i}", _cifar_batch(labels[part], "labels", 10, i, images[part]))
+    _pickle(folder / "test_batch", _cifar_batch(test[1], "labels", 10, 9, test[0]))
     _pickle(folder / "batches.meta", {"label_names": [f"class{c}" for c in range(10)]})
     return root
 

@@ -74,79 +74,88 @@ def split_digits(
     split_seed: int = 0,
     class_order: list[int] | None = None,
 ) -> Benchmark:
-    """Class-incremental split of the bundled digits (no download, ever)."""
-    from avalanche.benchmarks.scenarios.supervised import class_incremental_benchmark
-    from avalanche.benchmarks.utils import _make_taskaware_tensor_classification_dataset as tensor_dataset
-
+    """Class-incremental split of the bundled digits (no download, ever); every class kept (see
+    :func:`classes_per_experience`)."""
     from replay_cli.config.validation import validate_class_split
 
     validate_class_split(class_order, n_experiences, num_classes=10)
-    x_train, y_train, x_test, y_test = load_digits_tensors(test_size, split_seed)
-    scenario = class_incremental_benchmark(
-        {"train": tensor_dataset(x_train, y_train), "test": tensor_dataset(x_test, y_test)},
-        class_order=list(class_order) if class_order is not None else list(range(10)),
-        num_experiences=n_experiences,
-    )
+    order = list(class_order) if class_order is not None else list(range(10))
+    scenario = class_split(*load_digits_tensors(test_size, split_seed), order, n_experiences)
     return Benchmark(name, with_origin_experience(scenario), input_shape=(1, 8, 8), num_classes=10)
+
+
+def class_split(
+    x_train: Any, y_train: Any, x_test: Any, y_test: Any, order: list[int], n_experiences: int
+) -> Any:
+    """Avalanche's class-incremental scenario of in-memory tensors, classes in ``order``, all kept."""
+    from avalanche.benchmarks.scenarios.supervised import class_incremental_benchmark
+
+    from replay_cli.data.datasets import ImageArrays, image_tensors
+
+    return class_incremental_benchmark(
+        {
+            "train": image_tensors(ImageArrays(x_train, y_train)),
+            "test": image_tensors(ImageArrays(x_test, y_test)),
+        },
+        class_order=order,
+        num_classes_per_exp=classes_per_experience(len(order), n_experiences),
+    )
 
 
 def with_origin_experience(scenario: Any) -> Any:
     """Rebuild ``scenario`` so each training sample knows where it came from; experiences keep their
-    task labels (multi-head models and per-task metrics read them)."""
+    task labels (multi-head models and per-task metrics read them). Avalanche's public API only:
+    ``update_data_attribute``, ``benchmark_from_datasets``, ``with_classes_timeline`` and
+    ``with_task_labels``."""
     from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
     from avalanche.benchmarks.scenarios.supervised import with_classes_timeline
-    from avalanche.benchmarks.scenarios.task_aware import _decorate_generic, with_task_labels
-    from avalanche.benchmarks.utils.data_attribute import DataAttribute
+    from avalanche.benchmarks.scenarios.task_aware import with_task_labels
 
     def tag(dataset: Any, experience: int) -> Any:
-        origin = DataAttribute([experience] * len(dataset), ORIGIN_ATTRIBUTE)
-        position = DataAttribute(list(range(len(dataset))), ORIGIN_INDEX_ATTRIBUTE)
-        return dataset.__class__([dataset], data_attributes=[origin, position])
+        dataset = dataset.update_data_attribute(ORIGIN_ATTRIBUTE, [experience] * len(dataset))
+        return dataset.update_data_attribute(ORIGIN_INDEX_ATTRIBUTE, list(range(len(dataset))))
 
     tagged = [tag(exp.dataset, i) for i, exp in enumerate(scenario.train_stream)]
     test = [exp.dataset for exp in scenario.test_stream]
-
-    def task_aware(experience: Any) -> Any:
-        experience = with_task_labels(experience)
-        # a list, not a set: MultiHeadClassifier indexes its active-units mask with it
-        experience.classes_in_this_experience = sorted(experience.classes_in_this_experience)
-        return experience
-
-    timeline = with_classes_timeline(benchmark_from_datasets(train=tagged, test=test))
-    return _decorate_generic(timeline, task_aware)
+    rebuilt = with_task_labels(with_classes_timeline(benchmark_from_datasets(train=tagged, test=test)))
+    for stream in (rebuilt.train_stream, rebuilt.test_stream):
+        for experience in stream:  # the stream's own objects: a list, not a set, because
+            # MultiHeadClassifier indexes its active-units mask with it
+            experience.classes_in_this_experience = sorted(experience.classes_in_this_experience)
+    return rebuilt
 
 
 @dataclass(frozen=True)
 class Classic:
-    """An Avalanche classic generator: its module, the data loader it calls, and what it produces."""
+    """One of Avalanche's classic benchmarks: its files and its default transforms (normalisation;
+    random crop with 4 pixels of padding and horizontal flip for CIFAR training)."""
 
-    module: str
-    data_loader: str  # the module's name for its (train, test) loader, replaced by ours
-    dataset: str  # attribute of replay_cli.data.datasets
-    input_shape: tuple[int, ...]
+    files: str  # attribute of replay_cli.data.datasets
     num_classes: int
-    splits_classes: bool  # class splits (Split*) vs. one transformed copy per experience
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    augment: bool = False
+    pil: bool = False  # Avalanche's per-sample path sees PIL images (CIFAR, FMNIST), else tensors
+    experiences: str = "split"  # split (classes), permuted or rotated (all classes, one copy each)
+
+    def transforms(self) -> tuple[Any, Any]:
+        """(train, eval) :class:`~replay_cli.data.transforms.ImageTransform`."""
+        from replay_cli.data.transforms import ImageTransform
+
+        train = ImageTransform(self.mean, self.std, padding=4 if self.augment else 0, flip=self.augment)
+        return train, ImageTransform(self.mean, self.std)
 
 
-_MNIST = ("avalanche.benchmarks.classic.cmnist", "get_mnist_dataset", "MNIST", (1, 28, 28), 10)
+_MNIST_NORM = ((0.1307,), (0.3081,))
+_CIFAR10_NORM = ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))
+_CIFAR100_NORM = ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762))
 CLASSIC = {
-    "SplitMNIST": Classic(*_MNIST, splits_classes=True),
-    "PermutedMNIST": Classic(*_MNIST, splits_classes=False),
-    "RotatedMNIST": Classic(*_MNIST, splits_classes=False),
-    "SplitFMNIST": Classic(
-        "avalanche.benchmarks.classic.cfashion_mnist",
-        "get_fmnist_dataset",
-        "FASHION_MNIST",
-        (1, 28, 28),
-        10,
-        True,
-    ),
-    "SplitCIFAR10": Classic(
-        "avalanche.benchmarks.classic.ccifar10", "get_cifar10_dataset", "CIFAR10", (3, 32, 32), 10, True
-    ),
-    "SplitCIFAR100": Classic(
-        "avalanche.benchmarks.classic.ccifar100", "get_cifar100_dataset", "CIFAR100", (3, 32, 32), 100, True
-    ),
+    "SplitMNIST": Classic("MNIST", 10, *_MNIST_NORM),
+    "PermutedMNIST": Classic("MNIST", 10, *_MNIST_NORM, experiences="permuted"),
+    "RotatedMNIST": Classic("MNIST", 10, *_MNIST_NORM, experiences="rotated"),
+    "SplitFMNIST": Classic("FASHION_MNIST", 10, (0.2860,), (0.3530,), pil=True),
+    "SplitCIFAR10": Classic("CIFAR10", 10, *_CIFAR10_NORM, augment=True, pil=True),
+    "SplitCIFAR100": Classic("CIFAR100", 100, *_CIFAR100_NORM, augment=True, pil=True),
 }
 
 
@@ -154,31 +163,114 @@ def classic(
     name: str,
     generator: str,
     n_experiences: int,
+    seed: int | None = None,
+    return_task_id: bool = False,
     dataset_root: str | None = None,
     download: bool = True,
     fixed_class_order: list[int] | None = None,
-    **options: Any,
+    rotations_list: list[int] | None = None,
+    batched_transforms: bool = True,
 ) -> Benchmark:
-    """One of Avalanche's classic benchmarks, with its own default transforms (normalisation; random
-    crop and flip for CIFAR training). The generator is Avalanche's; only the data loading is ours,
-    so that missing files give one line and nothing is fetched when ``download`` is false."""
-    import importlib
-    from unittest import mock
+    """One of Avalanche's classic benchmarks, built by Avalanche's ``nc_benchmark`` as its own
+    generator builds it (same class order, permutations and rotations for the same seed), from
+    files read once into uint8 tensors.
+
+    ``batched_transforms``: the samples are those uint8 tensors and the transforms run on whole
+    minibatches (:mod:`replay_cli.data.transforms`); else Avalanche's per-sample path with
+    torchvision's transforms, as Avalanche's generator gives it. Class splits that do not divide
+    the classes evenly give the first experiences one class more (see :func:`classes_per_experience`).
+    Raises :class:`ConfigError` for a class order that is not a permutation or more experiences
+    than classes, :class:`UsageError` for missing files."""
+    from avalanche.benchmarks import nc_benchmark
 
     from replay_cli.config.validation import validate_class_split
     from replay_cli.data import datasets
+    from replay_cli.data.transforms import reference_pipeline
+    from replay_cli.errors import ConfigError
 
     spec = CLASSIC[generator]
-    if spec.splits_classes:
-        validate_class_split(
-            fixed_class_order, n_experiences, spec.num_classes, key="fixed_class_order", even=True
+    if spec.experiences == "split":
+        validate_class_split(fixed_class_order, n_experiences, spec.num_classes, key="fixed_class_order")
+    if rotations_list is not None and (
+        len(rotations_list) != n_experiences or not all(-180 <= r <= 180 for r in rotations_list)
+    ):
+        allowed = f"{n_experiences} angles in [-180, 180] (one per experience) or null"
+        raise ConfigError("benchmark.rotations_list", list(rotations_list), allowed)
+    train, test = datasets.load(getattr(datasets, spec.files), dataset_root, download)
+    input_shape = tuple(train.images.shape[1:])
+    train_transform, eval_transform = spec.transforms()
+    if batched_transforms:
+        wrap = datasets.image_tensors
+    else:
+        train_transform = reference_pipeline(train_transform, input_shape[-1], spec.pil)
+        eval_transform = reference_pipeline(eval_transform, input_shape[-1], spec.pil)
+        wrap = functools.partial(datasets.ImageSamples, pil=spec.pil)
+    common = {
+        "task_labels": return_task_id,
+        "train_transform": train_transform,
+        "eval_transform": eval_transform,
+    }
+    if spec.experiences == "split":
+        counts = classes_per_experience(spec.num_classes, n_experiences)
+        scenario = nc_benchmark(
+            wrap(train),
+            wrap(test),
+            n_experiences,
+            seed=seed,
+            fixed_class_order=list(fixed_class_order) if fixed_class_order is not None else None,
+            per_exp_classes={i: c for i, c in enumerate(counts) if c != counts[-1]} or None,
+            **common,
         )
-        options["fixed_class_order"] = list(fixed_class_order) if fixed_class_order is not None else None
-    train, test = datasets.load(getattr(datasets, spec.dataset), dataset_root, download)
-    module = importlib.import_module(spec.module)
-    with mock.patch.object(module, spec.data_loader, lambda _root: (train, test)):
-        scenario = getattr(module, generator)(n_experiences, **options)
-    return Benchmark(name, with_origin_experience(scenario), spec.input_shape, spec.num_classes)
+    else:
+        views = transformed_copies(spec.experiences, n_experiences, seed, rotations_list)
+        scenario = nc_benchmark(
+            [wrap(view(train)) for view in views],
+            [wrap(view(test)) for view in views],
+            n_experiences,
+            shuffle=False,
+            class_ids_from_zero_in_each_exp=True,
+            one_dataset_per_exp=True,
+            **common,
+        )
+    return Benchmark(name, with_origin_experience(scenario), input_shape, spec.num_classes)
+
+
+def classes_per_experience(num_classes: int, n_experiences: int) -> list[int]:
+    """How many classes each experience gets: all of them, as evenly as possible, the first
+    ``num_classes % n_experiences`` experiences one more (10 classes in 4: [3, 3, 2, 2])."""
+    base, extra = divmod(num_classes, n_experiences)
+    return [base + 1] * extra + [base] * (n_experiences - extra)
+
+
+def transformed_copies(kind: str, n_experiences: int, seed: int | None, rotations: list[int] | None) -> list:
+    """One function per experience mapping :class:`~replay_cli.data.datasets.ImageArrays` to its
+    permuted or rotated copy, drawn as Avalanche's PermutedMNIST / RotatedMNIST draw them for
+    ``seed`` (numpy's RandomState: ``permutation(784)`` or ``randint(-180, 181)`` per experience).
+    Computed once on the uint8 images: the pixel permutation and the nearest-neighbour rotation
+    only move pixel values, so they commute with the scaling to [0, 1]."""
+    import numpy as np
+    import torch
+    from torchvision.transforms import functional as F
+
+    from replay_cli.data.datasets import ImageArrays
+
+    rng = np.random.RandomState(seed)
+    views = []
+    for experience in range(n_experiences):
+        if kind == "permuted":
+            order = torch.from_numpy(rng.permutation(784)).long()
+
+            def view(a: Any, order: Any = order) -> ImageArrays:
+                return ImageArrays(a.images.flatten(1)[:, order].view_as(a.images), a.targets)
+
+        else:
+            angle = rotations[experience] if rotations is not None else int(rng.randint(-180, 181))
+
+            def view(a: Any, angle: int = angle) -> ImageArrays:
+                return ImageArrays(F.rotate(a.images, angle, fill=[0.0]), a.targets)
+
+        views.append(view)
+    return views
 
 
 def synthetic(
@@ -192,20 +284,11 @@ def synthetic(
 ) -> Benchmark:
     """Class-incremental random tensors of any shape and size, for throughput at any scale without
     data. ``seed`` fixes the data alone; the run's seed still drives training."""
-    from avalanche.benchmarks.scenarios.supervised import class_incremental_benchmark
-    from avalanche.benchmarks.utils import _make_taskaware_tensor_classification_dataset as tensor_dataset
-
     from replay_cli.config.validation import validate_class_split
 
     validate_class_split(None, n_experiences, num_classes)
-    x_train, y_train, x_test, y_test = synthetic_tensors(
-        input_shape, num_classes, train_samples, test_samples, seed
-    )
-    scenario = class_incremental_benchmark(
-        {"train": tensor_dataset(x_train, y_train), "test": tensor_dataset(x_test, y_test)},
-        class_order=list(range(num_classes)),
-        num_experiences=n_experiences,
-    )
+    tensors = synthetic_tensors(input_shape, num_classes, train_samples, test_samples, seed)
+    scenario = class_split(*tensors, list(range(num_classes)), n_experiences)
     return Benchmark(
         name, with_origin_experience(scenario), input_shape=tuple(input_shape), num_classes=num_classes
     )

@@ -1,5 +1,5 @@
 """The on-disk datasets behind the classic benchmarks: where their files live, fetching them when
-allowed, and loading them as the torchvision datasets Avalanche's generators expect.
+allowed, and reading them once into uint8 tensors (:class:`ImageArrays`).
 
 Files are checked before anything is read, so missing data ends the command with one line naming
 the files and the folder, never with torchvision's traceback or a hanging download.
@@ -61,14 +61,25 @@ CIFAR10 = DatasetFiles(
 CIFAR100 = DatasetFiles("CIFAR-100", "cifar100", "cifar-100-python", ("train", "test", "meta"), "CIFAR100")
 
 
-def load(dataset: DatasetFiles, dataset_root: str | None, download: bool) -> tuple[Any, Any]:
-    """(train, test) torchvision datasets from ``dataset_root`` (Avalanche's data dir when null)."""
+@dataclass
+class ImageArrays:
+    """A dataset split held in memory: ``images`` uint8 ``(N, C, H, W)``, ``targets`` int64 ``(N,)``."""
+
+    images: Any
+    targets: Any
+
+
+def load(dataset: DatasetFiles, dataset_root: str | None, download: bool) -> tuple[ImageArrays, ImageArrays]:
+    """(train, test) read once from ``dataset_root`` (Avalanche's data dir when null) into tensors.
+
+    Raises :class:`UsageError` (one line naming the files and the folder) when files are missing
+    and cannot be fetched."""
     root = Path(dataset_root).expanduser() if dataset_root else dataset.default_root()
     if dataset.missing(root):
         if not download:
             raise UsageError(_missing_message(dataset, root, "benchmark.download=false"))
         _download(dataset, root)
-    return LOADERS[dataset](root)
+    return READERS[dataset](root)
 
 
 def _missing_message(dataset: DatasetFiles, root: Path, reason: str) -> str:
@@ -105,50 +116,83 @@ def _extract_idx(root: Path, dataset: DatasetFiles) -> None:
                 shutil.copyfileobj(source, out)
 
 
-def load_mnist(root: Path) -> tuple[Any, Any]:
-    from avalanche.benchmarks.datasets.external_datasets.mnist import TensorMNIST
+def read_idx(dataset: DatasetFiles, root: Path) -> tuple[ImageArrays, ImageArrays]:
+    """MNIST-format files (idx-ubyte, as MNIST and Fashion-MNIST publish them), by torchvision's reader."""
+    from torchvision.datasets.mnist import read_image_file, read_label_file
 
-    _extract_idx(root, MNIST)
-    return TensorMNIST(str(root), train=True), TensorMNIST(str(root), train=False)
+    _extract_idx(root, dataset)
+    where = root / dataset.folder
 
+    def split(images: str, labels: str) -> ImageArrays:
+        x = read_image_file(os.fspath(where / images.removesuffix(".gz")))
+        y = read_label_file(os.fspath(where / labels.removesuffix(".gz")))
+        return ImageArrays(x.unsqueeze(1).contiguous(), y.long())
 
-def load_fashion_mnist(root: Path) -> tuple[Any, Any]:
-    from torchvision.datasets import FashionMNIST
-
-    _extract_idx(root, FASHION_MNIST)
-    return FashionMNIST(str(root), train=True), FashionMNIST(str(root), train=False)
-
-
-def load_cifar10(root: Path) -> tuple[Any, Any]:
-    from torchvision.datasets import CIFAR10 as Source
-
-    return _pickled_batches(Source, root)
+    train_images, train_labels, test_images, test_labels = dataset.files
+    return split(train_images, train_labels), split(test_images, test_labels)
 
 
-def load_cifar100(root: Path) -> tuple[Any, Any]:
-    from torchvision.datasets import CIFAR100 as Source
+def read_cifar(dataset: DatasetFiles, root: Path) -> tuple[ImageArrays, ImageArrays]:
+    """CIFAR's python pickles (the batches' data rows are 3x32x32 uint8 images, channel first).
+    Only the files' presence is checked, not their md5: files were checked when downloaded, and a
+    subset or a re-pickled copy must load too."""
+    import pickle
 
-    return _pickled_batches(Source, root)
+    import numpy as np
+    import torch
+
+    where = root / dataset.folder
+    train_files = [name for name in dataset.files if name.startswith(("data_batch", "train"))]
+    test_files = [name for name in dataset.files if name in ("test_batch", "test")]
+
+    def split(names: list[str]) -> ImageArrays:
+        images, labels = [], []
+        for name in names:
+            with open(where / name, "rb") as source:
+                batch = pickle.load(source, encoding="latin1")
+            images.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            labels.extend(batch["labels"] if "labels" in batch else batch["fine_labels"])
+        return ImageArrays(torch.from_numpy(np.concatenate(images)), torch.tensor(labels, dtype=torch.long))
+
+    return split(train_files), split(test_files)
 
 
-def _pickled_batches(source: type, root: Path) -> tuple[Any, Any]:
-    """torchvision's CIFAR reader, checking that the batch files exist rather than their md5: files
-    were checked when downloaded, and a subset or a re-pickled copy must load too."""
-    presence_only = type(
-        source.__name__,
-        (source,),
-        {
-            "train_list": [[name, None] for name, _ in source.train_list],
-            "test_list": [[name, None] for name, _ in source.test_list],
-            "meta": {**source.meta, "md5": None},
-        },
-    )
-    return presence_only(os.fspath(root), train=True), presence_only(os.fspath(root), train=False)
-
-
-LOADERS = {
-    MNIST: load_mnist,
-    FASHION_MNIST: load_fashion_mnist,
-    CIFAR10: load_cifar10,
-    CIFAR100: load_cifar100,
+READERS = {
+    MNIST: lambda root: read_idx(MNIST, root),
+    FASHION_MNIST: lambda root: read_idx(FASHION_MNIST, root),
+    CIFAR10: lambda root: read_cifar(CIFAR10, root),
+    CIFAR100: lambda root: read_cifar(CIFAR100, root),
 }
+
+
+class ImageSamples:
+    """``arrays`` served one sample at a time the way torchvision's datasets serve them, for
+    Avalanche's per-sample transforms: PIL images (as torchvision's CIFAR and Fashion-MNIST datasets
+    give), or float tensors in [0, 1] (as Avalanche's TensorMNIST gives). A plain class, so that
+    DataLoader workers can pickle it."""
+
+    def __init__(self, arrays: ImageArrays, pil: bool) -> None:
+        self.targets = arrays.targets.tolist()
+        self.pil = pil
+        pixels = arrays.images.permute(0, 2, 3, 1) if pil else arrays.images  # PIL wants H, W(, C)
+        self._pixels = (pixels.squeeze(-1) if pixels.shape[-1] == 1 else pixels).numpy() if pil else pixels
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, index: int) -> tuple[Any, int]:
+        if self.pil:
+            from PIL import Image
+
+            return Image.fromarray(self._pixels[index]), self.targets[index]
+        return self._pixels[index].float() / 255.0, self.targets[index]
+
+
+def image_tensors(arrays: ImageArrays) -> Any:
+    """``arrays`` as a ``TensorDataset`` of uint8 images with the ``targets`` Avalanche's generators
+    read: transforms then run on whole minibatches (see :mod:`replay_cli.data.transforms`)."""
+    from torch.utils.data import TensorDataset
+
+    dataset = TensorDataset(arrays.images, arrays.targets)
+    dataset.targets = arrays.targets  # type: ignore[attr-defined]
+    return dataset

@@ -4,25 +4,31 @@ Avalanche builds every minibatch by calling ``__getitem__`` once per sample thro
 and collating the samples; with the replay buffer concatenated in, one epoch fetches the buffer's few
 hundred samples tens of thousands of times. :class:`FastPathPlugin` runs after the ReplayPlugin has
 set ``strategy.dataloader`` (and after the evaluation loader is made) and changes only how that loader
-*fetches*: it keeps Avalanche's samplers and PyTorch's ``DataLoader`` (so the batches, their order
-and every draw from the random number generators are untouched) and serves each batch of indices
-from tensors collated once per dataset. Datasets whose samples could change between fetches (any
-transform, anything but a ``TensorDataset`` underneath, a custom collate) stay on the plain path.
+*fetches*: it keeps Avalanche's samplers and PyTorch's ``DataLoader`` (so the batches and their order
+are untouched) and serves each batch of indices from tensors collated once per dataset, held on the
+training device.
+
+The classic benchmarks hold uint8 images with an :class:`~replay_cli.data.transforms.ImageTransform`
+per sample; here that transform runs once per minibatch on the device instead (normalisation gives
+the same values; random crops and flips the same distribution, drawn per batch). Datasets whose
+samples could change otherwise (any other transform, anything but a ``TensorDataset`` underneath, a
+custom collate) stay on the plain path.
 """
 
 from __future__ import annotations
 
-import types
 from typing import Any
 
-from avalanche.benchmarks.utils.data_loader import (
-    MultiDatasetDataLoader,
-    _make_data_loader_with_batched_sampler,
-)
+from avalanche.benchmarks.utils.data_loader import MultiDatasetDataLoader
+from avalanche.evaluation.metrics import ExperienceAccuracy, StreamAccuracy
 from avalanche.training.plugins import SupervisedPlugin
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader
 from torch.utils.data._utils.collate import default_collate
 
+from replay_cli.data import avalanche_internals
+from replay_cli.data.transforms import ImageTransform
+
+_EVAL_ONLY_METRICS = (ExperienceAccuracy, StreamAccuracy)
 _CHUNK = 4096  # samples collated at a time while materializing: bounds the list of Python tuples
 
 
@@ -37,35 +43,58 @@ class FastPathPlugin(SupervisedPlugin):
         super().__init__()
         self._eval_cache: dict[int, tuple[Any, list[Any]]] = {}
 
+    def before_training(self, strategy: Any, **kwargs: Any) -> None:
+        """Avalanche's EvaluationPlugin runs on every callback of every iteration, copying the
+        experience each time; accuracy metrics only count in evaluation, so while training it is
+        switched off (its public ``active`` flag) when those are all it holds: same results."""
+        if all(isinstance(m, _EVAL_ONLY_METRICS) for m in strategy.evaluator.metrics):
+            strategy.evaluator.active = False
+
+    def after_training(self, strategy: Any, **kwargs: Any) -> None:
+        strategy.evaluator.active = True
+
+    def before_eval(self, strategy: Any, **kwargs: Any) -> None:
+        strategy.evaluator.active = True
+
     def before_training_exp(self, strategy: Any, **kwargs: Any) -> None:
-        strategy.dataloader, _ = speed_up(strategy.dataloader)
+        strategy.dataloader, _ = speed_up(strategy.dataloader, device=strategy.device)
 
     def before_eval_exp(self, strategy: Any, **kwargs: Any) -> None:
         source = strategy.experience.dataset
         cached = self._eval_cache.get(id(source))
         known = cached[1] if cached is not None and cached[0] is source else None
-        strategy.dataloader, fields = speed_up(strategy.dataloader, [known] if known is not None else None)
+        strategy.dataloader, fields = speed_up(
+            strategy.dataloader, [known] if known is not None else None, device=strategy.device
+        )
         if fields is not None and known is None:
             self._eval_cache[id(source)] = (source, fields[0])
 
 
-def speed_up(loader: Any, known: list[list[Any]] | None = None) -> tuple[Any, list[list[Any]] | None]:
+def speed_up(
+    loader: Any, known: list[list[Any]] | None = None, device: Any = "cpu"
+) -> tuple[Any, list[list[Any]] | None]:
     """``loader`` made to fetch by batched indexing when all its datasets allow it (``known``: their
     collated fields from an earlier call), and those fields; or ``loader`` as it was and None.
 
-    Avalanche's loaders keep their samplers and get a batched fetch; a plain PyTorch loader (Avalanche
-    makes one for data without task labels) is rebuilt around its own batch sampler and generator."""
+    The fields are moved to ``device`` once. Avalanche's loaders keep their samplers and get a
+    batched fetch; a plain PyTorch loader (Avalanche makes one for data without task labels) is
+    rebuilt around its own batch sampler and generator."""
     datasets = _datasets(loader)
     if datasets is None or _collate(loader) is not default_collate:
         return loader, None
-    if not all(is_plain_tensor_data(d) for d in datasets):
+    transforms = {avalanche_internals.sample_transform(d) for d in datasets}
+    if len(transforms) != 1:
         return loader, None
-    fields = known or [materialize(d) for d in datasets]
+    (transform,) = transforms
+    if transform is not None and not isinstance(transform, ImageTransform):
+        return loader, None
+    fields = known or [materialize(d, transform) for d in datasets]
     if any(f is None or len(f[0]) != len(d) for f, d in zip(fields, datasets, strict=True)):
         return loader, None
-    data = BatchedTensors(fields)
+    fields = [[t.to(device) for t in f] for f in fields]
+    data = BatchedTensors(fields, transform)
     if isinstance(loader, MultiDatasetDataLoader):
-        loader._make_pytorch_loader = types.MethodType(_batched_pytorch_loader(data), loader)
+        avalanche_internals.fetch_batches_from(loader, data, _already_collated)
         return loader, fields
     return _rebuilt(loader, data), fields
 
@@ -73,7 +102,7 @@ def speed_up(loader: Any, known: list[list[Any]] | None = None) -> tuple[Any, li
 def _datasets(loader: Any) -> list[Any] | None:
     if isinstance(loader, MultiDatasetDataLoader):
         return loader.datasets
-    plain_torch = type(loader) is DataLoader and loader.num_workers == 0 and loader.batch_sampler is not None
+    plain_torch = type(loader) is DataLoader and loader.batch_sampler is not None  # rebuilt in-process
     return [loader.dataset] if plain_torch else None
 
 
@@ -86,20 +115,8 @@ def _collate(loader: Any) -> Any:
 def _rebuilt(loader: DataLoader, data: BatchedTensors) -> DataLoader:
     """The same batch sampler and generator: the same batches and the same random draws."""
     return DataLoader(
-        data,
-        batch_sampler=loader.batch_sampler,
-        collate_fn=_already_collated,
-        pin_memory=loader.pin_memory,
-        generator=loader.generator,
+        data, batch_sampler=loader.batch_sampler, collate_fn=_already_collated, generator=loader.generator
     )
-
-
-def _batched_pytorch_loader(data: BatchedTensors) -> Any:
-    def make(self: Any, datasets: list[Any], batch_sampler: Any) -> Any:
-        kwargs = {**self.loader_kwargs, "collate_fn": _already_collated}
-        return _make_data_loader_with_batched_sampler(data, batch_sampler, data_loader_args=kwargs)
-
-    return make
 
 
 def _already_collated(batch: list[Any]) -> list[Any]:
@@ -108,12 +125,13 @@ def _already_collated(batch: list[Any]) -> list[Any]:
 
 class BatchedTensors:
     """Several collated datasets seen as their concatenation; ``__getitems__`` serves a whole batch
-    (PyTorch's fetcher prefers it to one ``__getitem__`` per index)."""
+    (PyTorch's fetcher prefers it to one ``__getitem__`` per index), its inputs through ``transform``."""
 
-    def __init__(self, per_dataset: list[list[Any]]):
+    def __init__(self, per_dataset: list[list[Any]], transform: ImageTransform | None = None):
         import torch
 
         self.fields = [torch.cat(parts) for parts in zip(*per_dataset, strict=True)]
+        self.transform = transform
 
     def __len__(self) -> int:
         return len(self.fields[0])
@@ -121,39 +139,34 @@ class BatchedTensors:
     def __getitems__(self, indices: list[int]) -> list[Any]:
         import torch
 
-        index = torch.as_tensor(indices, dtype=torch.long)
-        return [field[index] for field in self.fields]
+        index = torch.as_tensor(indices, dtype=torch.long, device=self.fields[0].device)
+        inputs, *rest = (field[index] for field in self.fields)
+        return [self.transform(inputs) if self.transform else inputs, *rest]
 
     def __getitem__(self, index: int) -> list[Any]:
-        return [field[index] for field in self.fields]
+        return self.__getitems__([index])
 
 
 def is_plain_tensor_data(dataset: Any) -> bool:
-    """True when every sample is read unchanged from in-memory tensors: no transform in any group at
-    any level, and only ``TensorDataset`` leaves."""
-    flat = getattr(dataset, "_flat_data", None)
-    if flat is not None:
-        return is_plain_tensor_data(flat)
-    if hasattr(dataset, "_datasets"):
-        for groups in (getattr(dataset, "_transform_groups", None), dataset._frozen_transform_groups):
-            if groups is not None and any(t is not None for t in groups.transform_groups.values()):
-                return False
-        return all(is_plain_tensor_data(d) for d in dataset._datasets)
-    return isinstance(dataset, TensorDataset)
+    """True when every sample is read unchanged from in-memory tensors."""
+    return avalanche_internals.sample_transform(dataset) is None
 
 
-def materialize(dataset: Any) -> list[Any] | None:
-    """The whole dataset collated exactly as the plain loader collates each batch; None when a field
-    is not a tensor. Gathered by tensor indexing through Avalanche's subset/concat tree when that gives
-    what ``__getitem__`` gives (checked on a spread of samples, dtypes included), else one sample at a
-    time through ``__getitem__`` itself."""
+def materialize(dataset: Any, transform: ImageTransform | None = None) -> list[Any] | None:
+    """The whole dataset collated exactly as the plain loader collates each batch, before
+    ``transform`` (the transform every sample gets; see :func:`speed_up`); None when a field is not
+    a tensor. Gathered by tensor indexing through Avalanche's subset/concat tree when that gives what
+    ``__getitem__`` gives (checked on a spread of samples, dtypes included), else one sample at a
+    time through ``__getitem__`` itself (transform-free data only)."""
     import torch
 
     if len(dataset) == 0:
         return None
-    gathered = _gather(dataset, torch.arange(len(dataset)))
-    if gathered is not None and _agrees(dataset, gathered):
+    gathered = avalanche_internals.gather(dataset, torch.arange(len(dataset)))
+    if gathered is not None and _agrees(dataset, gathered, transform):
         return gathered
+    if transform is not None:
+        return None
     chunks = [
         default_collate([dataset[i] for i in range(start, min(start + _CHUNK, len(dataset)))])
         for start in range(0, len(dataset), _CHUNK)
@@ -163,48 +176,21 @@ def materialize(dataset: Any) -> list[Any] | None:
     return [torch.cat(parts) for parts in zip(*chunks, strict=True)]
 
 
-def _agrees(dataset: Any, fields: list[Any], probes: int = 64) -> bool:
+def _agrees(dataset: Any, fields: list[Any], transform: ImageTransform | None, probes: int = 64) -> bool:
+    """``fields`` hold what ``__getitem__`` gives, after ``transform`` (a random one is checked with
+    its deterministic part, put in its place through Avalanche's public transform-group API)."""
     import torch
 
+    if transform is not None and transform.random:
+        transform = ImageTransform(transform.mean, transform.std)
+        dataset = dataset.replace_current_transform_group(transform)
     picks = sorted({round(i * (len(dataset) - 1) / (probes - 1)) for i in range(probes)})
     expected = default_collate([dataset[i] for i in picks])
     index = torch.tensor(picks)
-    return len(expected) == len(fields) and all(
-        isinstance(e, torch.Tensor) and e.dtype == f.dtype and torch.equal(e, f[index])
-        for e, f in zip(expected, fields, strict=False)
+    got = [f[index] for f in fields]
+    if transform is not None and got:
+        got[0] = transform(got[0])
+    return len(expected) == len(got) and all(
+        isinstance(e, torch.Tensor) and e.dtype == g.dtype and torch.equal(e, g)
+        for e, g in zip(expected, got, strict=False)
     )
-
-
-def _gather(node: Any, index: Any) -> list[Any] | None:
-    """Fields of samples ``index`` of an Avalanche dataset tree, by tensor indexing; None if a node is
-    of a kind this does not know."""
-    import torch
-
-    flat = getattr(node, "_flat_data", None)
-    if flat is not None:  # AvalancheDataset: its data, then the attributes __getitem__ appends
-        fields = _gather(flat, index)
-        for attribute in node._data_attributes.values():
-            if fields is not None and attribute.use_in_getitem:
-                fields.append(torch.as_tensor(list(attribute.data))[index])
-        return fields
-    if isinstance(node, TensorDataset):
-        return [t[index] for t in node.tensors]
-    if not hasattr(node, "_datasets"):
-        return None
-    if node._indices is not None:  # FlatData: subset indices, then concatenated datasets
-        index = torch.as_tensor(list(node._indices), dtype=torch.long)[index]
-    ends = torch.as_tensor(node._cumulative_sizes, dtype=torch.long)
-    which = torch.searchsorted(ends, index, right=True)
-    fields: list[Any] | None = None
-    for k, child in enumerate(node._datasets):
-        mask = which == k
-        if not bool(mask.any()):
-            continue
-        part = _gather(child, index[mask] - (ends[k - 1] if k else 0))
-        if part is None:
-            return None
-        if fields is None:
-            fields = [p.new_empty((len(index), *p.shape[1:])) for p in part]
-        for field, values in zip(fields, part, strict=True):
-            field[mask] = values
-    return fields

@@ -15,12 +15,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from replay_cli.config.instantiate import instantiate_group
 from replay_cli.config.validation import validate_against_benchmark, validate_feature_layer
+from replay_cli.data.loaders import loader_settings
 from replay_cli.errors import RunFailed, RunInterrupted
 from replay_cli.reporting import metrics
 from replay_cli.reporting.class_views import ClassViewFiles, build_class_views_plugin
 from replay_cli.reporting.console import ConsoleSummary, progress_plugin
 from replay_cli.reporting.results import RESULTS_FILE, ResultsFile, ResultsSink, RunResults
-from replay_cli.strategies.build import build_strategy, method_buffer
+from replay_cli.strategies.build import build_strategy, method_buffer, resolve_device
 from replay_cli.training import builders
 from replay_cli.training.checkpoint import Checkpointer, restore_training_state
 
@@ -119,13 +120,19 @@ def _run(
         *extra_sinks,
         Checkpointer(run_dir, config, strategy, loggers),
     ]
+    loader = loader_settings(
+        cfg.get("loader"),
+        bool(cfg.get("fast_path")),
+        resolve_device(cfg.strategy.device),
+        cfg.num_threads,
+    )
     start = len(results.accuracy_matrix)
     try:
         for step in steps[start:]:
             started = time.perf_counter()
-            protocol.train(strategy, step)
+            protocol.train(strategy, step, **loader)
             trained = time.perf_counter()
-            evaluation = strategy.eval(benchmark.test_stream)
+            evaluation = strategy.eval(benchmark.test_stream, **loader)
             row = metrics.accuracy_row(evaluation, benchmark.n_experiences)
             results.add_step(
                 row=row,

@@ -1,0 +1,152 @@
+"""The only place replay-cli reads Avalanche's private structure (pinned avalanche-lib 0.6.0).
+
+The fast path needs two things Avalanche 0.6 has no public way to give:
+
+* the tensors and the per-sample transform behind a dataset, by walking its tree of subsets and
+  concatenations (``_flat_data``, ``_datasets``, ``_indices``, ``_cumulative_sizes``,
+  ``_transform_groups``, ``_data_attributes``), so that a whole dataset is gathered by tensor
+  indexing instead of one ``__getitem__`` per sample;
+* the point where a multi-dataset loader (the replay loader) turns its batch sampler into a PyTorch
+  ``DataLoader`` (``MultiDatasetDataLoader._make_pytorch_loader``), so that batches are fetched in one
+  indexing operation while Avalanche's samplers keep drawing the same batches.
+
+``tests/test_fast_path.py::test_avalanche_internals_the_fast_path_reads_are_there`` fails loudly
+when an upgrade moves any of these; every function here returns None (the plain path) for a node
+it does not know.
+"""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+UNSUPPORTED = object()  # a transform the fast path cannot reproduce per batch
+PINNED_AVALANCHE = "0.6.0"
+
+
+def sample_transform(dataset: Any) -> Any:
+    """The transform of the inputs that every sample of ``dataset`` gets in its current transform
+    group: None when samples are read unchanged, the one callable every sample gets exactly once,
+    or :data:`UNSUPPORTED` (several, label transforms, unknown nodes)."""
+    from torch.utils.data import TensorDataset
+
+    root = getattr(dataset, "_flat_data", dataset)
+    if not hasattr(root, "_transform_groups"):
+        return None if isinstance(root, TensorDataset) else UNSUPPORTED
+    return _walk(root, root._transform_groups.current_group)
+
+
+def _walk(node: Any, group: str) -> Any:
+    from torch.utils.data import TensorDataset
+
+    flat = getattr(node, "_flat_data", None)
+    if flat is not None:
+        return _walk(flat, group)
+    if not hasattr(node, "_datasets"):
+        return None if isinstance(node, TensorDataset) else UNSUPPORTED
+    below = [_walk(child, group) for child in node._datasets if len(child)]
+    if any(b is UNSUPPORTED for b in below) or any(b is not below[0] for b in below[1:]):
+        return UNSUPPORTED
+    inner = below[0] if below else None
+    own = [
+        _x_transform(g.transform_groups.get(group))
+        for g in (node._frozen_transform_groups, node._transform_groups)
+    ]
+    own = [t for t in own if t is not None]
+    if not own:
+        return inner
+    if len(own) == 1 and inner is None and own[0] is not UNSUPPORTED:
+        return own[0]
+    return UNSUPPORTED
+
+
+def _x_transform(group_transform: Any) -> Any:
+    """The input transform inside one group's (tuple) transform; None when there is none."""
+    from avalanche.benchmarks.utils.transforms import TupleTransform
+
+    if group_transform is None:
+        return None
+    if not isinstance(group_transform, TupleTransform):
+        return UNSUPPORTED
+    x, *others = group_transform.transforms or [None]
+    return UNSUPPORTED if any(o is not None for o in others) else x
+
+
+def gather(node: Any, index: Any) -> list[Any] | None:
+    """Fields of samples ``index`` of an Avalanche dataset tree by tensor indexing, before any
+    transform (see :func:`sample_transform`); None if a node is of a kind this does not know."""
+    import torch
+
+    flat = getattr(node, "_flat_data", None)
+    if flat is not None:  # AvalancheDataset: its data, then the attributes __getitem__ appends
+        fields = gather(flat, index)
+        for attribute in node._data_attributes.values():
+            if fields is not None and attribute.use_in_getitem:
+                values = _walk_indexed(attribute.data, index, _sequence_values)
+                fields.append(
+                    values[0] if values is not None else torch.as_tensor(list(attribute.data))[index]
+                )
+        return fields
+    return _walk_indexed(node, index, _tensor_fields)
+
+
+def _tensor_fields(leaf: Any, index: Any) -> list[Any] | None:
+    from torch.utils.data import TensorDataset
+
+    if hasattr(leaf, "_flat_data"):  # a nested Avalanche dataset: its own fields and attributes
+        return gather(leaf, index)
+    return [t[index] for t in leaf.tensors] if isinstance(leaf, TensorDataset) else None
+
+
+def _sequence_values(leaf: Any, index: Any) -> list[Any] | None:
+    """A data attribute's values (task labels): a constant run is filled, not iterated."""
+    import torch
+    from avalanche.benchmarks.utils.flat_data import ConstantSequence
+
+    if isinstance(leaf, ConstantSequence):
+        return [torch.full((len(index),), leaf[0], dtype=torch.long)] if len(leaf) else None
+    if isinstance(leaf, torch.Tensor):
+        return [leaf[index]]
+    return [torch.as_tensor(list(leaf))[index]] if isinstance(leaf, (list, tuple)) else None
+
+
+def _walk_indexed(node: Any, index: Any, leaf: Any) -> list[Any] | None:
+    """``leaf(node, index)`` gathered through FlatData's subset indices and concatenations."""
+    import torch
+
+    if hasattr(node, "_flat_data") or not hasattr(node, "_datasets"):
+        return leaf(node, index)
+    if node._indices is not None:  # FlatData: subset indices, then concatenated datasets
+        index = torch.as_tensor(list(node._indices), dtype=torch.long)[index]
+    ends = torch.as_tensor(node._cumulative_sizes, dtype=torch.long)
+    which = torch.searchsorted(ends, index, right=True)
+    fields: list[Any] | None = None
+    for k, child in enumerate(node._datasets):
+        mask = which == k
+        if not bool(mask.any()):
+            continue
+        part = _walk_indexed(child, index[mask] - (ends[k - 1] if k else 0), leaf)
+        if part is None:
+            return None
+        if fields is None:
+            fields = [p.new_empty((len(index), *p.shape[1:])) for p in part]
+        for field, values in zip(fields, part, strict=True):
+            field[mask] = values
+    return fields
+
+
+def fetch_batches_from(loader: Any, data: Any, collate_fn: Any) -> None:
+    """Make Avalanche's multi-dataset ``loader`` fetch from ``data`` (indexed as the concatenation
+    of its datasets) with ``collate_fn``, in this process: the data is in memory already, so
+    workers and pinning would only copy it."""
+    from avalanche.benchmarks.utils.data_loader import _make_data_loader_with_batched_sampler
+
+    in_process = {"num_workers": 0, "pin_memory": False, "persistent_workers": False}
+    loader.loader_kwargs = {k: v for k, v in loader.loader_kwargs.items() if k != "prefetch_factor"}
+    loader.loader_kwargs.update(in_process)
+    settings = {**loader.loader_kwargs, "collate_fn": collate_fn}
+
+    def make(self: Any, datasets: list[Any], batch_sampler: Any) -> Any:
+        return _make_data_loader_with_batched_sampler(data, batch_sampler, data_loader_args=settings)
+
+    loader._make_pytorch_loader = types.MethodType(make, loader)
