@@ -26,6 +26,14 @@ def _add_branches(tree: Tree, node: Any) -> None:
             tree.add(f"{key}: {value}")
 
 
+def steps_done_text(done: int, total: int) -> str:
+    """Steps are numbered from 0 everywhere (console, results.json's matrix rows, W&B's ``experience``):
+    ``after step 1 (2 of 5 steps done)``."""
+    if done == 0:
+        return f"before step 0 (0 of {total} steps done)"
+    return f"after step {done - 1} ({done} of {total} steps done)"
+
+
 def _fmt(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
@@ -55,7 +63,7 @@ class ConsoleSummary:
         step = len(results.accuracy_matrix) - 1
         buffer = results.buffer_composition[-1]
         console.print(
-            f"step {step + 1}/{results.n_steps}"
+            f"step {step} done ({step + 1} of {results.n_steps})"
             f"  average accuracy {_fmt(results.average_accuracy_per_experience[-1])}"
             f"  buffer {buffer['size']}  train {results.train_seconds[-1]:.1f}s"
         )
@@ -107,7 +115,7 @@ def progress_plugin(enabled: bool) -> Any:
                 self.progress.start()
                 self.task = self.progress.add_task("training", total=len(strategy.dataloader))
             epoch = strategy.clock.train_exp_epochs + 1
-            description = f"experience {strategy.clock.train_exp_counter + 1} epoch {epoch}"
+            description = f"step {strategy.clock.train_exp_counter} epoch {epoch}"
             self.progress.reset(self.task, total=len(strategy.dataloader), description=description)
 
         def after_training_iteration(self, strategy: Any, **kwargs: Any) -> None:
