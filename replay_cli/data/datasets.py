@@ -8,6 +8,7 @@ the files and the folder, never with torchvision's traceback or a hanging downlo
 from __future__ import annotations
 
 import os
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,7 +144,29 @@ def _pickled_batches(source: type, root: Path) -> tuple[Any, Any]:
             "meta": {**source.meta, "md5": None},
         },
     )
-    return presence_only(os.fspath(root), train=True), presence_only(os.fspath(root), train=False)
+    try:
+        return presence_only(os.fspath(root), train=True), presence_only(os.fspath(root), train=False)
+    except (KeyError, TypeError, EOFError, pickle.UnpicklingError) as error:
+        raise UsageError(_malformed_batch(source, Path(root))) from error
+
+
+def _malformed_batch(source: Any, root: Path) -> str:
+    """Which CIFAR pickle is malformed and how (read again only on this error path)."""
+    folder = root / source.base_folder
+    for name, _ in [*source.train_list, *source.test_list, [source.meta["filename"], None]]:
+        needed = (
+            [source.meta["key"]] if name == source.meta["filename"] else ["data", "labels or fine_labels"]
+        )
+        try:
+            with open(folder / name, "rb") as handle:
+                entry = pickle.load(handle, encoding="latin1")
+        except Exception as error:
+            return f"{folder / name} is not a readable pickle ({type(error).__name__}: {error})"
+        keys = entry.keys() if isinstance(entry, dict) else ()
+        missing = [k for k in needed if not any(part in keys for part in k.split(" or "))]
+        if missing:
+            return f"{folder / name} is not a {source.__name__} file: it lacks the key {', '.join(missing)}"
+    return f"{folder} holds malformed {source.__name__} files"
 
 
 LOADERS = {
