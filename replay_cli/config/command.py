@@ -6,7 +6,7 @@ given another run's records."""
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +27,20 @@ class Command:
     run_dir: Path | None = None
     created: bool = False
     sweep_dir: Path | None = None
-    notes: list[str] = field(default_factory=list)
+    existing_parent: Path | None = None  # the nearest folder above run_dir that existed before
 
     def discard_if_refused(self, error: BaseException) -> None:
         """A refused command leaves no run directory behind (only one it created itself)."""
-        if self.created and self.run_dir is not None and errors.exit_code(error) == errors.EXIT_BAD_INPUT:
-            shutil.rmtree(self.run_dir, ignore_errors=True)
+        if not self.created or self.run_dir is None or errors.exit_code(error) != errors.EXIT_BAD_INPUT:
+            return
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+        for parent in self.run_dir.parents:  # the date folder too, when nothing else is in it
+            if parent == self.existing_parent:
+                break
+            try:
+                parent.rmdir()
+            except OSError:
+                break
 
     def exit_status(self) -> int:
         """A single run that returned completed; a sweep exits by its summary's statuses."""
@@ -82,7 +90,11 @@ def _single_run(cfg: DictConfig, overrides: list[str]) -> Command:
     run_dir = Path(text)
     pinned = [f"hydra.run.dir={_quoted(text)}"]
     if not resume.holds_a_run(run_dir):
-        return Command([*overrides, *pinned], run_dir=run_dir, created=not run_dir.exists())
+        existing = next((p for p in run_dir.absolute().parents if p.exists()), None)
+        created = not run_dir.exists()
+        return Command(
+            [*overrides, *pinned], run_dir=run_dir.absolute(), created=created, existing_parent=existing
+        )
     resume.check_same_run(run_dir, OmegaConf.to_container(job, resolve=True))  # type: ignore[arg-type]
     if resume.has_checkpoint(run_dir):
         resume.check_resume(job, run_dir, overrides, f"hydra.run.dir={text}")
