@@ -217,11 +217,11 @@ def test_reproduce_with_missing_data_is_one_line_and_exit_2(tmp_path):
             sys.executable,
             str(script),
             "der_er_seq_mnist_200",
-            "--seeds",
-            "0",
             f"benchmark.dataset_root={tmp_path}",
             "benchmark.download=false",
             "logger=none",
+            "--seeds",
+            "0",
         ],
         cwd=tmp_path,
         env=cli_env(),
@@ -230,8 +230,9 @@ def test_reproduce_with_missing_data_is_one_line_and_exit_2(tmp_path):
         timeout=300,
     )
     assert result.returncode == 2
-    (line,) = result.stderr.strip().splitlines()
-    assert line.startswith("reproduce.py: error: MNIST files not found")
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("reproduce.py: error: MNIST files not found")
 
 
 def test_one_mapping_from_status_to_exit_code():
