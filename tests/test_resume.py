@@ -1,5 +1,6 @@
 """Never lose a run: checkpoints after every step, resume after SIGKILL or SIGTERM, safe loading."""
 
+import itertools
 import json
 import os
 import signal
@@ -88,7 +89,7 @@ def test_sigkill_then_resume_gives_the_uninterrupted_run(uninterrupted, tmp_path
     logged = [row["experience"] for run in runs for row in run.history if "average_accuracy" in row]
     assert sorted(logged) == [0, 1, 2, 3, 4], "every experience logged exactly once"
     steps = wandb_steps(run_dir)
-    assert len(files) == 2 and all(a < b for a, b in zip(steps, steps[1:])), steps
+    assert len(files) == 2 and all(a < b for a, b in itertools.pairwise(steps)), steps
 
 
 def test_sigterm_keeps_results_says_how_to_resume_and_resume_finishes(uninterrupted, tmp_path):
@@ -112,7 +113,7 @@ def test_sigterm_keeps_results_says_how_to_resume_and_resume_finishes(uninterrup
     assert f"resuming {run_dir} after step {done - 1} ({done} of 5 steps done)" in resumed.stdout
     assert results_of(run_dir)["accuracy_matrix"] == uninterrupted["accuracy_matrix"]
     steps = wandb_steps(run_dir)
-    assert len(steps) == 5 and all(a < b for a, b in zip(steps, steps[1:])), steps
+    assert len(steps) == 5 and all(a < b for a, b in itertools.pairwise(steps)), steps
 
 
 def test_a_requeued_job_resumes_in_its_own_directory(uninterrupted, tmp_path):
