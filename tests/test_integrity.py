@@ -269,3 +269,20 @@ def test_an_instantiation_error_is_unwrapped_to_its_cause():
             ) from cause
     except InstantiationException as error:
         assert errors.one_line(error) == "'labels missing in data_batch_1'"
+
+
+def test_finished_progress_bars_do_not_pile_up():
+    from types import SimpleNamespace
+
+    from replay_cli.reporting.console import progress_plugin
+
+    bars = progress_plugin(True)
+    bars.enabled = True  # as on a terminal
+    for step in range(3):
+        clock = SimpleNamespace(train_exp_epochs=0, train_exp_counter=step)
+        strategy = SimpleNamespace(dataloader=[0, 1], clock=clock)
+        bars.before_training_epoch(strategy)
+        assert [task.description for task in bars.progress.tasks] == [f"step {step} epoch 1"]
+        bars.after_training_iteration(strategy)
+        bars.after_training_exp(strategy)
+        assert bars.progress.tasks == []

@@ -123,7 +123,8 @@ def progress_plugin(enabled: bool) -> Any:
                 self.progress.advance(self.task)
 
         def after_training_exp(self, strategy: Any, **kwargs: Any) -> None:
-            if self.task is not None:
+            if self.task is not None:  # a finished bar goes, or the next step's start draws it again
+                self.progress.remove_task(self.task)
                 self.progress.stop()
                 self.task = None
 
