@@ -154,6 +154,16 @@ def test_sweeping_a_group_with_a_key_of_that_group_runs_every_job(tmp_path):
     assert {row["overrides"].split()[0] for row in rows} == {"storage=herding", "storage=closest_to_center"}
 
 
+def test_a_sweep_never_writes_into_an_earlier_sweep_s_directories(tmp_path):
+    first = replay_run("-m", "seed=0", *QUICK, "hydra.sweep.dir=S", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    before = snapshot(tmp_path / "S")
+    again = replay_run("-m", "seed=0,1", *QUICK, "hydra.sweep.dir=S", cwd=tmp_path)
+    assert again.returncode == 2
+    assert "hydra.sweep.dir=S already holds the job directories of another sweep (1)" in one_error_line(again)
+    assert snapshot(tmp_path / "S") == before
+
+
 @pytest.mark.slow
 def test_a_failing_optuna_trial_does_not_stop_the_study(tmp_path):
     result = replay_run(

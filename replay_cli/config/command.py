@@ -69,6 +69,8 @@ def prepare(argv: list[str], conf_dir: str) -> Command:
     cfg = _compose(conf_dir, fixed)
     if flags or sweeping or str(cfg.hydra.mode) == "MULTIRUN":
         sweep_dir = _resolved(cfg, "hydra.sweep.dir")
+        if sweep_dir:
+            _refuse_a_used_sweep_dir(Path(sweep_dir))
         pinned = [f"hydra.sweep.dir={_quoted(sweep_dir)}"] if sweep_dir else []
         return Command([*flags, *overrides, *pinned], sweep_dir=Path(sweep_dir) if sweep_dir else None)
     return _single_run(cfg, overrides)
@@ -99,6 +101,17 @@ def _single_run(cfg: DictConfig, overrides: list[str]) -> Command:
     if resume.has_checkpoint(run_dir):
         resume.check_resume(job, run_dir, overrides, f"hydra.run.dir={text}")
     return Command([*overrides, *pinned, f"hydra.output_subdir={RESUME_SUBDIR}"], run_dir=run_dir)
+
+
+def _refuse_a_used_sweep_dir(sweep_dir: Path) -> None:
+    """A new sweep never writes into the job directories of an earlier one (their records would be
+    rewritten by jobs that may not even produce results there)."""
+    jobs = [p for p in sweep_dir.glob("*") if resume.holds_a_run(p)] if sweep_dir.is_dir() else []
+    if jobs:
+        raise errors.UsageError(
+            f"hydra.sweep.dir={sweep_dir} already holds the job directories of another sweep ({len(jobs)}); "
+            "their records stay as they are: choose another hydra.sweep.dir"
+        )
 
 
 def _per_job_keys_of_swept_groups(overrides: list[str], parsed: list[Any]) -> list[str]:
