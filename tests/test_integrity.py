@@ -296,3 +296,13 @@ def test_finished_progress_bars_do_not_pile_up():
         bars.after_training_iteration(strategy)
         bars.after_training_exp(strategy)
         assert bars.progress.tasks == []
+
+
+def test_the_reproduction_table_is_never_cut_at_80_columns(capsys, monkeypatch):
+    from replay_cli.sweeps.reproduce import Row, print_table
+
+    monkeypatch.setenv("COLUMNS", "80")
+    name = "split_digits_class_balanced_500_with_a_long_suffix"
+    print_table([Row(name, "final_average_accuracy", 0.9, 0.05, [0.91, 0.93], "measured here")])
+    out = capsys.readouterr().out
+    assert name in out and "final_average_accuracy" in out and "0.9200 ± 0.0141" in out

@@ -70,6 +70,7 @@ def reproduce(preset: str, seeds: list[int] | None, overrides: list[str], out_di
 
 
 def print_table(rows: list[Row]) -> None:
+    from rich.console import Console
     from rich.measure import Measurement
     from rich.table import Table
 
@@ -89,7 +90,7 @@ def print_table(rows: list[Row]) -> None:
         )
     # never cut at the terminal's (or a pipe's 80) columns: a preset name must stay whole
     needed = Measurement.get(console, console.options.update(width=1000), table).maximum
-    console.print(table, width=max(console.width, needed))
+    Console(width=max(console.width, needed), highlight=False).print(table)
     for row in rows:
         console.print(f"{row.preset}: {row.source}")
 
