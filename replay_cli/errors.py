@@ -16,6 +16,20 @@ from typing import Any
 TRACEBACK_ENV = "HYDRA_FULL_ERROR"
 EXIT_BAD_INPUT = 2
 EXIT_RUN_FAILED = 1
+EXIT_INTERRUPTED = 130  # Ctrl-C; a SIGTERM'd run exits 128 + 15 = 143
+# How a run ended (results.json "status") -> the exit status of the command: the one mapping used by
+# replay-run, sweeps, scripts/reproduce.py and W&B's exit code.
+EXIT_BY_STATUS = {"completed": 0, "failed": EXIT_RUN_FAILED, "interrupted": EXIT_INTERRUPTED}
+
+
+def exit_status_of(status: str) -> int:
+    """The exit status for a results.json ``status`` (anything unknown, e.g. a dead ``running``: 1)."""
+    return EXIT_BY_STATUS.get(status, EXIT_RUN_FAILED)
+
+
+def sweep_exit_status(statuses: Iterable[str]) -> int:
+    """A sweep exits 0 only when every job completed, 1 otherwise (each job's reason is in its row)."""
+    return 0 if all(exit_status_of(s) == 0 for s in statuses) else EXIT_RUN_FAILED
 
 
 class ConfigError(ValueError):
@@ -40,6 +54,15 @@ class Interruption(KeyboardInterrupt):
     def __init__(self, exit_status: int):
         super().__init__()
         self.exit_status = exit_status
+
+
+class JobEnded(BaseException):
+    """Carries a job's error out of Hydra's job runner untouched. Hydra logs "Error executing job"
+    for any ``Exception`` a task raises; the command reports its own one line instead."""
+
+    def __init__(self, error: BaseException):
+        super().__init__(str(error))
+        self.error = error
 
 
 class RunInterrupted(RunFailed):
@@ -68,11 +91,17 @@ def closest(word: str, candidates: Iterable[str]) -> str:
 
 def one_line(error: BaseException) -> str:
     """The message a user sees for ``error``: one line, no traceback."""
-    from hydra.errors import MissingConfigException, OverrideParseException
+    from hydra.errors import InstantiationException, MissingConfigException, OverrideParseException
 
+    if isinstance(error, JobEnded):
+        return one_line(error.error)
     ours = _first_of(error, (ConfigError, UsageError))
     if ours is not None:
         return str(ours)
+    if isinstance(error, InstantiationException) and error.__cause__ is not None:
+        return one_line(error.__cause__)  # "Error in call to target 'x':" says nothing; the cause does
+    if _is_validation_error(error):
+        return _validation_error(error)
     if isinstance(error, OSError) and error.filename:
         return f"cannot write or read {error.filename}: {error.strerror}"
     if isinstance(error, MissingConfigException):
@@ -83,6 +112,20 @@ def one_line(error: BaseException) -> str:
     if cause is not error and type(cause).__module__.startswith("omegaconf"):
         return _omegaconf_error(cause, error)
     return _first_line(error)
+
+
+def _is_validation_error(error: BaseException) -> bool:
+    return type(error).__name__ == "ValidationError" and callable(getattr(error, "errors", None))
+
+
+def _validation_error(error: Any) -> str:
+    """pydantic's ValidationError (what W&B's settings raise): the field and W&B's own reason."""
+    try:
+        problems = error.errors()
+    except Exception:
+        return _first_line(error)
+    shown = [f"{'.'.join(map(str, p.get('loc', ()))) or 'value'}: {p.get('msg', '')}" for p in problems]
+    return "; ".join(shown) or _first_line(error)
 
 
 def _missing_option(error: Any) -> str:
@@ -134,8 +177,13 @@ def one_line_errors_enabled() -> bool:
 
 
 def exit_code(error: BaseException) -> int:
-    if isinstance(error, RunInterrupted):
+    """Bad input 2, a run that broke 1, an interrupted run 130 (Ctrl-C) or 143 (SIGTERM)."""
+    if isinstance(error, JobEnded):
+        return exit_code(error.error)
+    if isinstance(error, (RunInterrupted, Interruption)):
         return error.exit_status
+    if isinstance(error, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
     return EXIT_RUN_FAILED if isinstance(error, RunFailed) else EXIT_BAD_INPUT
 
 
@@ -159,9 +207,15 @@ def reported_as_one_line(prog: str = "replay-run") -> Iterator[None]:
     except BrokenPipeError:  # `replay-run --help | head`: the reader left, nothing to report
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)
-    except KeyboardInterrupt:
+    except JobEnded as ended:
+        if isinstance(ended.error, KeyboardInterrupt):
+            print(f"{prog}: interrupted", file=sys.stderr)
+        else:
+            report(ended.error, prog)
+        sys.exit(exit_code(ended))
+    except KeyboardInterrupt as interruption:
         print(f"{prog}: interrupted", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(exit_code(interruption))
     except Exception as error:
         report(error, prog)
         sys.exit(exit_code(error))

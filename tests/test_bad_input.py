@@ -58,6 +58,10 @@ BAD_INPUTS = [
         ["mem_size=3", "storage.policy.adaptive_size=false", "storage.policy.num_experiences=5"],
         "mem_size=3 with storage.policy.num_experiences=5 (adaptive_size=false) gives each experience 0",
     ),
+    # W&B's own limits, checked before training (W&B would refuse them only once the run is set up)
+    (["logger.tags=['']"], "logger.tags=[''] is invalid: expected a list of tags of 1 to 64 characters"),
+    ([f"logger.tags=[{'t' * 70}]"], "is invalid: expected a list of tags of 1 to 64 characters each"),
+    (["logger.project=my/study"], "logger.project=my/study is invalid: expected a W&B project name"),
 ]
 
 
@@ -82,6 +86,7 @@ def test_bad_input_is_one_line_and_exit_2(overrides, message, tmp_path, other_ru
     assert "Traceback" not in result.stdout + result.stderr
     new_results = set(tmp_path.glob("outputs/runs/*/*/results.json")) - {other_run / "results.json"}
     assert not new_results, "no results for a run that never started"
+    assert set(tmp_path.glob("outputs/runs/*/*")) == {other_run}, "a refused command leaves no directory"
     assert {p: p.read_bytes() for p in other_run.rglob("*") if p.is_file()} == before
 
 

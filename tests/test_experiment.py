@@ -127,7 +127,7 @@ def test_a_failing_step_keeps_the_finished_ones(run_in_process, fail_at_step, tm
     from replay_cli.errors import RunFailed
 
     fail_at_step(2)
-    with pytest.raises(RunFailed, match=r"after 2 of 5 steps .*injected failure"):
+    with pytest.raises(RunFailed, match=r"after step 1 \(2 of 5 steps done\) .*injected failure"):
         run_in_process("mem_size=100")
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["status"] == "failed"

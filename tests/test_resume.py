@@ -1,5 +1,6 @@
 """Never lose a run: checkpoints after every step, resume after SIGKILL or SIGTERM, safe loading."""
 
+import itertools
 import json
 import os
 import signal
@@ -23,6 +24,11 @@ SLOW_ENOUGH = (
     "print_config=false",
     "progress=false",
 )
+
+
+def wandb_steps(run_dir: Path) -> list[int]:
+    """W&B's ``_step`` of every history row, segment after segment (offline runs sort by start time)."""
+    return [row["_step"] for run in offline_runs(run_dir / "wandb") if run.run_id for row in run.history]
 
 
 def results_of(run_dir: Path) -> dict:
@@ -82,6 +88,8 @@ def test_sigkill_then_resume_gives_the_uninterrupted_run(uninterrupted, tmp_path
     assert len({run.run_id for run in runs}) == 1, f"one W&B run continued: {files} {resumed.stderr}"
     logged = [row["experience"] for run in runs for row in run.history if "average_accuracy" in row]
     assert sorted(logged) == [0, 1, 2, 3, 4], "every experience logged exactly once"
+    steps = wandb_steps(run_dir)
+    assert len(files) == 2 and all(a < b for a, b in itertools.pairwise(steps)), steps
 
 
 def test_sigterm_keeps_results_says_how_to_resume_and_resume_finishes(uninterrupted, tmp_path):
@@ -92,15 +100,20 @@ def test_sigterm_keeps_results_says_how_to_resume_and_resume_finishes(uninterrup
     run_dir = tmp_path / "preempted"
     error_lines = [line for line in stderr.splitlines() if line.startswith("replay-run: ")]
     assert len(error_lines) == 1 and f"resume with: replay-run resume={run_dir}" in error_lines[0]
-    assert "Traceback" not in stderr
+    assert "Traceback" not in stderr and "Error executing job" not in stderr
     interrupted = results_of(run_dir)
-    assert interrupted["status"] == "interrupted" and interrupted["experiences_done"] >= 1
+    done = interrupted["experiences_done"]
+    assert interrupted["status"] == "interrupted" and done >= 1
+    assert f"interrupted after step {done - 1} ({done} of 5 steps done)" in error_lines[0]
     (first_segment,) = [run for run in offline_runs(run_dir / "wandb") if run.run_id]
     assert first_segment.exit_code != 0
 
     resumed = replay_run(f"resume={run_dir}", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming {run_dir} after step {done - 1} ({done} of 5 steps done)" in resumed.stdout
     assert results_of(run_dir)["accuracy_matrix"] == uninterrupted["accuracy_matrix"]
+    steps = wandb_steps(run_dir)
+    assert len(steps) == 5 and all(a < b for a, b in itertools.pairwise(steps)), steps
 
 
 def test_a_requeued_job_resumes_in_its_own_directory(uninterrupted, tmp_path):

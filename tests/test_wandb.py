@@ -110,6 +110,35 @@ def test_failing_run_finishes_wandb_as_failed_and_keeps_results(
     assert [row["experience"] for row in run.history if "accuracy/exp_0" in row] == [0, 1]
 
 
+def test_resuming_after_a_failure_continues_wandb_steps(run_in_process, fail_at_step, monkeypatch, tmp_path):
+    """Both offline segments of the run read back: W&B's steps increase strictly across them and every
+    experience is logged exactly once."""
+    import itertools
+
+    import wandb
+
+    from replay_cli.errors import RunFailed
+    from replay_cli.training.experiment import run_experiment
+    from replay_cli.training.resume import prepare_resume
+    from tests.conftest import compose_config
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    fail_at_step(2)
+    with pytest.raises(RunFailed):
+        run_in_process("logger=wandb", "mem_size=100", "strategy.train_epochs=1")
+    wandb.teardown()
+    run_dir = tmp_path / "run"
+    cfg, state = prepare_resume(compose_config("logger=wandb"), run_dir, [])
+    assert run_experiment(cfg, run_dir, checkpoint=state).status == "completed"
+    wandb.teardown()
+    segments = [run for run in offline_runs(run_dir / "wandb") if run.run_id]
+    assert len(segments) == 2 and len({run.run_id for run in segments}) == 1
+    steps = [row["_step"] for run in segments for row in run.history]
+    assert all(a < b for a, b in itertools.pairwise(steps)), steps
+    logged = [row["experience"] for run in segments for row in run.history if "average_accuracy" in row]
+    assert logged == [0, 1, 2, 3, 4]
+
+
 def test_a_broken_wandb_warns_once_and_the_run_goes_on(run_in_process, monkeypatch, capsys):
     import wandb
 

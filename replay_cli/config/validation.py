@@ -97,8 +97,14 @@ RULES: dict[str, Rule] = {
     "model.dropout": number(0, 1, high_open=True),
     "logger.mode": one_of("auto", "online", "offline", "disabled"),
     "logger.init_timeout": number(1, 600),
+    # W&B's own limits (wandb.Settings refuses these at start, after the run has been set up)
     "logger.tags": Rule(
-        "a list of strings", lambda v: isinstance(v, list) and all(isinstance(t, str) for t in v)
+        "a list of tags of 1 to 64 characters each (W&B's limit)",
+        lambda v: isinstance(v, list) and all(isinstance(t, str) and 1 <= len(t) <= 64 for t in v),
+    ),
+    "logger.project": Rule(
+        "a W&B project name: 1 to 128 characters, none of / \\ # ? % :",
+        lambda v: isinstance(v, str) and 1 <= len(v) <= 128 and not set(v) & set("/\\#?%:"),
     ),
     "model.head": one_of("auto", "single", "multi"),
     "model.nf": integer(minimum=1),

@@ -8,6 +8,7 @@ the files and the folder, never with torchvision's traceback or a hanging downlo
 from __future__ import annotations
 
 import os
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,8 +137,6 @@ def read_cifar(dataset: DatasetFiles, root: Path) -> tuple[ImageArrays, ImageArr
     """CIFAR's python pickles (the batches' data rows are 3x32x32 uint8 images, channel first).
     Only the files' presence is checked, not their md5: files were checked when downloaded, and a
     subset or a re-pickled copy must load too."""
-    import pickle
-
     import numpy as np
     import torch
 
@@ -148,13 +147,28 @@ def read_cifar(dataset: DatasetFiles, root: Path) -> tuple[ImageArrays, ImageArr
     def split(names: list[str]) -> ImageArrays:
         images, labels = [], []
         for name in names:
-            with open(where / name, "rb") as source:
-                batch = pickle.load(source, encoding="latin1")
+            batch = _cifar_batch(where / name, dataset)
             images.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
             labels.extend(batch["labels"] if "labels" in batch else batch["fine_labels"])
         return ImageArrays(torch.from_numpy(np.concatenate(images)), torch.tensor(labels, dtype=torch.long))
 
     return split(train_files), split(test_files)
+
+
+def _cifar_batch(path: Path, dataset: DatasetFiles) -> dict[str, Any]:
+    """One CIFAR batch pickle; a malformed one is :class:`UsageError` naming the file and what is wrong."""
+    kind = dataset.torchvision_class
+    try:
+        with open(path, "rb") as source:
+            batch = pickle.load(source, encoding="latin1")
+    except (OSError, EOFError, pickle.UnpicklingError, ValueError) as error:
+        reason = f"{type(error).__name__}: {error}"
+        raise UsageError(f"{path} is not a readable {kind} pickle ({reason})") from None
+    keys = batch.keys() if isinstance(batch, dict) else ()
+    missing = [k for k in ("data", "labels or fine_labels") if not any(p in keys for p in k.split(" or "))]
+    if missing:
+        raise UsageError(f"{path} is not a {kind} file: it lacks the key {', '.join(missing)}")
+    return batch
 
 
 READERS = {

@@ -28,6 +28,14 @@ def _add_branches(tree: Tree, node: Any) -> None:
             tree.add(f"{key}: {value}")
 
 
+def steps_done_text(done: int, total: int) -> str:
+    """Steps are numbered from 0 everywhere (console, results.json's matrix rows, W&B's ``experience``):
+    ``after step 1 (2 of 5 steps done)``."""
+    if done == 0:
+        return f"before step 0 (0 of {total} steps done)"
+    return f"after step {done - 1} ({done} of {total} steps done)"
+
+
 def _fmt(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
@@ -58,7 +66,7 @@ class ConsoleSummary:
         buffer = results.buffer_composition[-1]
         task_il = results.task_il_average_accuracy_per_experience
         console.print(
-            f"step {step + 1}/{results.n_steps}"
+            f"step {step} done ({step + 1} of {results.n_steps})"
             f"  average accuracy {_fmt(results.average_accuracy_per_experience[-1])}"
             + (f" (task-IL {_fmt(task_il[-1])})" if task_il else "")
             + f"  buffer {buffer['size']}  train {results.train_seconds[-1]:.1f}s"
@@ -115,7 +123,7 @@ def progress_plugin(enabled: bool) -> Any:
                 self.progress.start()
                 self.task = self.progress.add_task("training", total=len(strategy.dataloader))
             epoch = strategy.clock.train_exp_epochs + 1
-            description = f"experience {strategy.clock.train_exp_counter + 1} epoch {epoch}"
+            description = f"step {strategy.clock.train_exp_counter} epoch {epoch}"
             self.progress.reset(self.task, total=len(strategy.dataloader), description=description)
 
         def after_training_iteration(self, strategy: Any, **kwargs: Any) -> None:
@@ -123,7 +131,8 @@ def progress_plugin(enabled: bool) -> Any:
                 self.progress.advance(self.task)
 
         def after_training_exp(self, strategy: Any, **kwargs: Any) -> None:
-            if self.task is not None:
+            if self.task is not None:  # a finished bar goes, or the next step's start draws it again
+                self.progress.remove_task(self.task)
                 self.progress.stop()
                 self.task = None
 

@@ -18,7 +18,6 @@ from typing import Any
 from replay_cli.config.keys import HEADLINE_METRICS, flatten
 
 MODES = ("auto", "online", "offline", "disabled")
-EXIT_CODES = {"completed": 0, "failed": 1, "interrupted": 130}
 
 
 def has_api_key() -> bool:
@@ -128,7 +127,7 @@ class WandbLogger:
         self.run.define_metric("*", step_metric="experience")
         if self.resume_id:
             self.logged = self._steps_already_logged()
-        if self.mode == "offline":
+        if self.mode == "offline" and sweep_group() is None:  # a sweep prints one hint at its end
             print(
                 f"W&B offline: upload this run later with `wandb sync {self.run.dir.removesuffix('/files')}`",
                 file=sys.stderr,
@@ -178,7 +177,8 @@ class WandbLogger:
                 **results.step_metrics(step),
                 "buffer/composition": wandb.Table(columns=["experience", "class", "count"], data=rows),
                 "buffer/composition_chart": wandb.Image(figure),
-            }
+            },
+            step=step,  # W&B's step is the training step: it keeps increasing across resumed segments
         )
         _close(figure)
 
@@ -188,6 +188,7 @@ class WandbLogger:
     def _finish(self, results: Any) -> None:
         import wandb
 
+        from replay_cli.errors import exit_status_of
         from replay_cli.reporting.class_views import wandb_final_views
         from replay_cli.reporting.figures import accuracy_heatmap
 
@@ -210,12 +211,13 @@ class WandbLogger:
                     "accuracy_matrix": wandb.Table(columns=columns, data=table),
                     "accuracy_matrix_heatmap": wandb.Image(figure),
                     **wandb_final_views(results),
-                }
+                },
+                step=len(results.accuracy_matrix) - 1,  # joins the last step's row
             )
             _close(figure)
         if results.status == "interrupted":
             self.run.mark_preempting()  # W&B shows it as preempted, to be resumed
-        self.run.finish(exit_code=EXIT_CODES.get(results.status, 1))
+        self.run.finish(exit_code=exit_status_of(results.status))
         self.run = None
 
     def _call(self, what: str, action: Callable[[], None]) -> None:

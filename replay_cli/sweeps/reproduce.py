@@ -11,6 +11,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from replay_cli.errors import EXIT_RUN_FAILED, reported_as_one_line
+
 
 @dataclass
 class Row:
@@ -68,6 +70,8 @@ def reproduce(preset: str, seeds: list[int] | None, overrides: list[str], out_di
 
 
 def print_table(rows: list[Row]) -> None:
+    from rich.console import Console
+    from rich.measure import Measurement
     from rich.table import Table
 
     from replay_cli.reporting.console import console
@@ -84,7 +88,9 @@ def print_table(rows: list[Row]) -> None:
             f"{row.target:.4f} ± {row.tolerance:.4f}",
             "[green]pass[/green]" if row.passed else "[red]FAIL[/red]",
         )
-    console.print(table)
+    # never cut at the terminal's (or a pipe's 80) columns: a preset name must stay whole
+    needed = Measurement.get(console, console.options.update(width=1000), table).maximum
+    Console(width=max(console.width, needed), highlight=False).print(table)
     for row in rows:
         console.print(f"{row.preset}: {row.source}")
 
@@ -101,9 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_intermixed_args(argv)
     presets = [p for p in args.presets if "=" not in p]
     overrides = [p for p in args.presets if "=" in p]
-    rows = [reproduce(preset, args.seeds, overrides, args.out) for preset in presets]
-    print_table(rows)
-    return 0 if all(row.passed for row in rows) else 1
+    with reported_as_one_line("reproduce.py"):  # bad input: one line, exit 2, as replay-run
+        rows = [reproduce(preset, args.seeds, overrides, args.out) for preset in presets]
+        print_table(rows)
+    return 0 if all(row.passed for row in rows) else EXIT_RUN_FAILED
 
 
 if __name__ == "__main__":

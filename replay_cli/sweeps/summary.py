@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,6 @@ from replay_cli.reporting.results import RESULTS_FILE, write_json_atomic
 
 SUMMARY_NAME = "sweep_summary"
 COLUMNS = ("job", "overrides", "status", *HEADLINE_METRICS, "experiences_done", "error", "run_dir")
-
-failed_jobs_in_last_sweep = 0  # read by the CLI for its exit code; launchers may run jobs elsewhere
 
 
 def _job_number(job_dir: Path) -> tuple[int, str]:
@@ -84,14 +83,26 @@ def _cell(value: Any) -> Any:
     return json.dumps(value) if isinstance(value, list | dict) else value
 
 
+def read_statuses(sweep_dir: Path) -> list[str] | None:
+    """Each job's status from the sweep's summary (None when the sweep wrote none): the command's exit
+    status follows from them, wherever the launcher ran the jobs."""
+    path = Path(sweep_dir) / f"{SUMMARY_NAME}.json"
+    return [row["status"] for row in json.loads(path.read_text())] if path.is_file() else None
+
+
+def offline_wandb_runs(sweep_dir: Path) -> list[Path]:
+    return sorted(Path(sweep_dir).glob("*/wandb/offline-run-*"))
+
+
 class SweepSummaryCallback(Callback):
     """Hydra callback writing the sweep summary once every job of a multirun has returned."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        global failed_jobs_in_last_sweep
         sweep_dir = Path(config.hydra.sweep.dir)
         rows = summarize(sweep_dir)
         write_summary(sweep_dir, rows)
-        failed_jobs_in_last_sweep = sum(row["status"] != "completed" for row in rows)
-        done = len(rows) - failed_jobs_in_last_sweep
+        done = sum(row["status"] == "completed" for row in rows)
         print(f"sweep: {done}/{len(rows)} jobs completed; summary in {sweep_dir / (SUMMARY_NAME + '.csv')}")
+        if offline_wandb_runs(sweep_dir):  # one hint for the whole sweep, not one per job
+            pattern = f"{sweep_dir}/*/wandb/offline-run-*"
+            print(f"W&B offline: upload this sweep's runs later with `wandb sync {pattern}`", file=sys.stderr)

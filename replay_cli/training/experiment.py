@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from replay_cli.data.loaders import loader_settings
 from replay_cli.errors import RunFailed, RunInterrupted
 from replay_cli.reporting import metrics
 from replay_cli.reporting.class_views import ClassViewFiles, build_class_views_plugin
-from replay_cli.reporting.console import ConsoleSummary, progress_plugin
+from replay_cli.reporting.console import ConsoleSummary, progress_plugin, steps_done_text
 from replay_cli.reporting.results import RESULTS_FILE, ResultsFile, ResultsSink, RunResults
 from replay_cli.strategies.build import build_strategy, method_buffer, resolve_device
 from replay_cli.training import builders
@@ -62,16 +62,21 @@ def run_experiment(
     run_dir: Path,
     extra_sinks: Sequence[ResultsSink] = (),
     checkpoint: dict[str, Any] | None = None,
+    on_built: Callable[[], None] | None = None,
 ) -> RunResults:
     """Train and evaluate; results.json is complete on disk after every step, whatever happens.
     With ``checkpoint`` (see :mod:`replay_cli.training.checkpoint`) the run continues after its last
-    saved step."""
+    saved step. ``on_built`` is called once the checks on the built benchmark and model have passed."""
     with avalanche_noise_hidden():
-        return _run(cfg, Path(run_dir), extra_sinks, checkpoint)
+        return _run(cfg, Path(run_dir), extra_sinks, checkpoint, on_built)
 
 
 def _run(
-    cfg: DictConfig, run_dir: Path, extra_sinks: Sequence[ResultsSink], checkpoint: dict[str, Any] | None
+    cfg: DictConfig,
+    run_dir: Path,
+    extra_sinks: Sequence[ResultsSink],
+    checkpoint: dict[str, Any] | None,
+    on_built: Callable[[], None] | None = None,
 ) -> RunResults:
     seed_everything(cfg.seed)
     benchmark = builders.build_benchmark(cfg)
@@ -83,6 +88,8 @@ def _run(
     strategy = build_strategy(cfg, model, [p for p in extra if p is not None])
     protocol = instantiate_group(cfg.protocol)
     steps = protocol.steps(benchmark.train_stream, strategy)
+    if on_built is not None:
+        on_built()
 
     config = OmegaConf.to_container(cfg, resolve=True)
     if checkpoint is None:
@@ -154,14 +161,14 @@ def _run(
         resume = _end_early(results, sinks, "interrupted", reason, run_dir)
         kept = run_dir / RESULTS_FILE
         raise RunInterrupted(
-            f"interrupted after {done} of {len(steps)} steps; results kept in {kept}{resume}",
+            f"interrupted {steps_done_text(done, len(steps))}; results kept in {kept}{resume}",
             getattr(interruption, "exit_status", 130),
         ) from None
     except Exception as error:
         done = len(results.accuracy_matrix)
         resume = _end_early(results, sinks, "failed", f"{type(error).__name__}: {error}", run_dir)
         raise RunFailed(
-            f"training failed after {done} of {len(steps)} steps ({type(error).__name__}: {error}); "
+            f"training failed {steps_done_text(done, len(steps))} ({type(error).__name__}: {error}); "
             f"finished steps kept in {run_dir / RESULTS_FILE}{resume}"
         ) from error
     results.finish("completed")
