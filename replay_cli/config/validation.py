@@ -245,3 +245,24 @@ def validate_feature_layer(cfg: DictConfig, model: Any) -> None:
     names = [name for name, _ in model.named_modules() if name]
     if layer not in names:
         raise ConfigError("storage.layer_name", layer, f"a layer of the model: {', '.join(names)}")
+
+
+def validate_model_needs(cfg: DictConfig, model: Any) -> None:
+    """What a method takes from the model (its strategy config's ``model_needs``): a ``features``
+    block, a ``classifier`` head, one head over all classes. Missing, it is refused before training."""
+    from avalanche.models import MultiTaskModule
+    from torch import nn
+
+    method = cfg.strategy.name
+    for need in cfg.strategy.get("model_needs", []):
+        if need == "single_head" and isinstance(model, MultiTaskModule):
+            raise ConfigError(
+                "model.head",
+                cfg.model.get("head", "auto"),
+                f"single (strategy={method} learns one classifier over all classes: class-incremental "
+                "benchmarks only)",
+            )
+        if need in ("features", "classifier") and not isinstance(getattr(model, need, None), nn.Module):
+            raise ConfigError(
+                "model", cfg.model.name, f"a model with a `{need}` submodule for strategy={method}"
+            )
