@@ -6,14 +6,33 @@ from __future__ import annotations
 
 from typing import Any
 
+from replay_cli.errors import ConfigError
 from replay_cli.strategies.build import BufferLabels
 
+MEMORY_BATCH = 32  # replayed samples per minibatch: Avalanche's ReplayDataLoader default, not settable
 
-def build(*, benchmark: Any, **strategy_args: Any) -> Any:
-    """``GSS_greedy`` with ``input_size`` = the benchmark's input shape (C, H, W)."""
+
+def build(*, benchmark: Any, mem_size: int, train_mb_size: int, **strategy_args: Any) -> Any:
+    """``GSS_greedy`` with ``input_size`` = the benchmark's input shape (C, H, W).
+
+    Raises :class:`ConfigError` when ``mem_size`` is below one minibatch (new plus replayed): GSS
+    scores each minibatch against buffer subsets of its size and finds none in a smaller buffer."""
     from avalanche.training import GSS_greedy
 
-    return GSS_greedy(input_size=list(benchmark.input_shape), **strategy_args)
+    needed = train_mb_size + MEMORY_BATCH
+    if mem_size < needed:
+        raise ConfigError(
+            "mem_size",
+            mem_size,
+            f"an integer >= {needed} with strategy=gss_greedy (one minibatch: batch_size {train_mb_size} "
+            f"new + {MEMORY_BATCH} replayed)",
+        )
+    return GSS_greedy(
+        input_size=list(benchmark.input_shape),
+        mem_size=mem_size,
+        train_mb_size=train_mb_size,
+        **strategy_args,
+    )
 
 
 def buffer_labels(strategy: Any) -> BufferLabels:
