@@ -104,6 +104,10 @@ BAD_INPUTS = [
     (["strategy=icarl", "storage=reservoir"], "storage=reservoir has no effect with strategy=icarl"),
     (["strategy=icarl", "model.head=multi"], "model.head=multi is invalid: expected single (strategy=icarl"),
     (["strategy=bic", "model.head=multi"], "model.head=multi is invalid: expected single (strategy=bic"),
+    (
+        ["strategy=icarl", "mem_size=5"],
+        "mem_size=5 is invalid: expected an integer >= 10 with strategy=icarl",
+    ),
 ]
 
 

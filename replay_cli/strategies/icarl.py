@@ -12,6 +12,7 @@ from typing import Any
 
 from avalanche.training.plugins import SupervisedPlugin
 
+from replay_cli.errors import ConfigError
 from replay_cli.strategies.build import BufferLabels
 
 
@@ -89,8 +90,18 @@ def build(
     **strategy_args: Any,
 ) -> Any:
     """``ICaRL`` on ``model.features`` and ``model.classifier`` with a fixed memory of ``mem_size``
-    exemplars in all; ``criterion`` is unused (iCaRL brings its own distillation loss)."""
+    exemplars in all; ``criterion`` is unused (iCaRL brings its own distillation loss).
+
+    Raises :class:`ConfigError` when ``mem_size`` is below the number of classes: every class needs
+    one exemplar for its mean."""
     from avalanche.training import ICaRL
+
+    if mem_size < benchmark.num_classes:
+        raise ConfigError(
+            "mem_size",
+            mem_size,
+            f"an integer >= {benchmark.num_classes} with strategy=icarl (one exemplar per class)",
+        )
 
     strategy = ICaRL(
         feature_extractor=model.features,
