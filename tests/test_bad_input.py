@@ -62,6 +62,56 @@ BAD_INPUTS = [
     (["logger.tags=['']"], "logger.tags=[''] is invalid: expected a list of tags of 1 to 64 characters"),
     ([f"logger.tags=[{'t' * 70}]"], "is invalid: expected a list of tags of 1 to 64 characters each"),
     (["logger.project=my/study"], "logger.project=my/study is invalid: expected a W&B project name"),
+    # methods with their own buffer: their hyperparameters, the keys they ignore, what they need
+    (
+        ["strategy=gss_greedy", "strategy.mem_strength=0"],
+        "strategy.mem_strength=0 is invalid: expected an integer >= 1",
+    ),
+    (
+        ["strategy=gss_greedy", "mem_size=40"],
+        "mem_size=40 is invalid: expected an integer >= 64 with strategy=gss_greedy",
+    ),
+    (
+        ["strategy=scr", "strategy.temperature=0"],
+        "strategy.temperature=0 is invalid: expected a number in (0, 10]",
+    ),
+    (
+        ["strategy=scr", "strategy.projection_size=x"],
+        "strategy.projection_size=x is invalid: expected an integer >= 1",
+    ),
+    (
+        ["strategy=scr", "strategy.augment.crop_scale=[0.9,0.2]"],
+        "strategy.augment.crop_scale=[0.9, 0.2] is invalid",
+    ),
+    (
+        ["strategy=scr", "strategy.augment.grayscale_p=2"],
+        "strategy.augment.grayscale_p=2 is invalid: expected a number in [0, 1]",
+    ),
+    (
+        ["strategy=scr", "strategy.augment.color_jitter=[0.4,0.4,0.4,0.9]"],
+        "strategy.augment.color_jitter=[0.4, 0.4, 0.4, 0.9] is invalid",
+    ),
+    (
+        ["strategy=bic", "strategy.plugins.bic.val_percentage=1"],
+        "strategy.plugins.bic.val_percentage=1 is invalid: expected a number in (0, 1)",
+    ),
+    (["strategy=bic", "strategy.plugins.bic.lamb=2"], "strategy.plugins.bic.lamb=2 is invalid: expected -1"),
+    (
+        ["strategy=bic", "strategy.plugins.bic.stage_2_epochs=0"],
+        "strategy.plugins.bic.stage_2_epochs=0 is invalid: expected an integer >= 1",
+    ),
+    (
+        ["strategy=bic", "strategy.plugins.bic.lr=0"],
+        "strategy.plugins.bic.lr=0 is invalid: expected a number in (0, 10]",
+    ),
+    (["strategy=gdumb", "batch_size_mem=8"], "batch_size_mem=8 has no effect with strategy=gdumb"),
+    (["strategy=icarl", "storage=reservoir"], "storage=reservoir has no effect with strategy=icarl"),
+    (["strategy=icarl", "model.head=multi"], "model.head=multi is invalid: expected single (strategy=icarl"),
+    (["strategy=bic", "model.head=multi"], "model.head=multi is invalid: expected single (strategy=bic"),
+    (
+        ["strategy=icarl", "mem_size=5"],
+        "mem_size=5 is invalid: expected an integer >= 10 with strategy=icarl",
+    ),
 ]
 
 

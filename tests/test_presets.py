@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from replay_cli.cli import config_dir
+from replay_cli.config.keys import HEADLINE_METRICS
 from replay_cli.sweeps.reproduce import main, reproduce
 from tests.conftest import replay_run
 
@@ -32,10 +33,29 @@ def test_preset_composes_with_its_target(preset, tmp_path):
     assert result.returncode == 0, result.stderr
     cfg = yaml.safe_load(result.stdout)
     target = cfg["reproduce"]
-    assert target["source"] and target["metric"] == "final_average_accuracy"
+    assert target["source"] and target["metric"] in HEADLINE_METRICS
     assert 0 < target["target"] <= 1 and 0 < target["tolerance"] < 0.1
-    assert "storage" in cfg["strategy"]["uses"]
-    assert cfg["storage"]["policy"]["max_size"] == cfg["mem_size"]
+    if "storage" in cfg["strategy"]["uses"]:
+        assert cfg["storage"]["policy"]["max_size"] == cfg["mem_size"]
+
+
+@pytest.mark.parametrize(
+    ("preset", "strategy"),
+    [
+        ("clb_gdumb_split_mnist", "gdumb"),
+        ("clb_gss_greedy_split_mnist", "gss_greedy"),
+        ("clb_scr_split_cifar10", "scr"),
+        ("clb_icarl_split_cifar100", "icarl"),
+    ],
+)
+def test_own_buffer_method_presets_say_what_clb_computes_and_whether_checked(preset, strategy):
+    """continual-learning-baselines reports Avalanche's stream accuracy after the last experience."""
+    from tests.conftest import compose_config
+
+    cfg = compose_config(f"experiment={preset}")
+    assert cfg.strategy.name == strategy and cfg.strategy.mem_size == cfg.mem_size
+    assert cfg.reproduce.metric == "final_stream_accuracy"
+    assert isinstance(cfg.reproduce.verified, bool)
 
 
 def test_der_settings_follow_the_reference():

@@ -25,6 +25,10 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def integer(minimum: int | None = None, optional: bool = False) -> Rule:
     text = "an integer" + (f" >= {minimum}" if minimum is not None else "") + (" or null" if optional else "")
     return Rule(
@@ -126,6 +130,33 @@ RULES: dict[str, Rule] = {
     "loader.pin_memory": Rule("true, false or auto", lambda v: isinstance(v, bool) or v == "auto"),
     "loader.persistent_workers": Rule("true, false or auto", lambda v: isinstance(v, bool) or v == "auto"),
     "benchmark.batched_transforms": boolean(),
+    # methods with their own buffer: GSS-greedy, SCR, BiC (GDumb and iCaRL read only mem_size)
+    "strategy.mem_strength": integer(minimum=1),
+    "strategy.temperature": number(0, 10, low_open=True),
+    "strategy.projection_size": integer(minimum=1),
+    "strategy.augment.crop_scale": Rule(
+        "[low, high] with 0 < low <= high <= 1",
+        lambda v: (
+            isinstance(v, list) and len(v) == 2 and all(_is_number(x) for x in v) and 0 < v[0] <= v[1] <= 1
+        ),
+    ),
+    "strategy.augment.horizontal_flip_p": number(0, 1),
+    "strategy.augment.color_jitter": Rule(
+        "[brightness, contrast, saturation, hue], each >= 0, hue <= 0.5",
+        lambda v: (
+            isinstance(v, list) and len(v) == 4 and all(_is_number(x) and x >= 0 for x in v) and v[3] <= 0.5
+        ),
+    ),
+    "strategy.augment.color_jitter_p": number(0, 1),
+    "strategy.augment.grayscale_p": number(0, 1),
+    "strategy.plugins.bic.val_percentage": number(0, 1, low_open=True, high_open=True),
+    "strategy.plugins.bic.T": number(0, 100, low_open=True),
+    "strategy.plugins.bic.stage_2_epochs": integer(minimum=1),
+    "strategy.plugins.bic.lamb": Rule(
+        "-1 (seen/(seen+new) classes) or a number in [0, 1]",
+        lambda v: _is_number(v) and (v == -1 or 0 <= v <= 1),
+    ),
+    "strategy.plugins.bic.lr": number(0, 10, low_open=True),
 }
 
 
@@ -251,3 +282,24 @@ def validate_feature_layer(cfg: DictConfig, model: Any) -> None:
     names = [name for name, _ in model.named_modules() if name]
     if layer not in names:
         raise ConfigError("storage.layer_name", layer, f"a layer of the model: {', '.join(names)}")
+
+
+def validate_model_needs(cfg: DictConfig, model: Any) -> None:
+    """What a method takes from the model (its strategy config's ``model_needs``): a ``features``
+    block, a ``classifier`` head, one head over all classes. Missing, it is refused before training."""
+    from avalanche.models import MultiTaskModule
+    from torch import nn
+
+    method = cfg.strategy.name
+    for need in cfg.strategy.get("model_needs", []):
+        if need == "single_head" and isinstance(model, MultiTaskModule):
+            raise ConfigError(
+                "model.head",
+                cfg.model.get("head", "auto"),
+                f"single (strategy={method} learns one classifier over all classes: class-incremental "
+                "benchmarks only)",
+            )
+        if need in ("features", "classifier") and not isinstance(getattr(model, need, None), nn.Module):
+            raise ConfigError(
+                "model", cfg.model.name, f"a model with a `{need}` submodule for strategy={method}"
+            )

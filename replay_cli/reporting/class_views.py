@@ -88,6 +88,8 @@ def class_views_plugin(num_classes: int, classes: Sequence[Sequence[int]] | None
 
         def after_eval_iteration(self, strategy: Any, **kwargs: Any) -> None:
             logits, targets = strategy.mb_output.detach(), strategy.mb_y
+            if logits.shape[1] < num_classes:  # nearest-mean classifiers (iCaRL, SCR) score seen classes
+                logits = torch.nn.functional.pad(logits, (0, num_classes - logits.shape[1]), value=-torch.inf)
             counts = torch.bincount(targets * num_classes + logits.argmax(dim=1), minlength=num_classes**2)
             self.confusion = self.confusion.to(logits.device) + counts
             if self.masks is None:

@@ -5,7 +5,9 @@ one config file."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from omegaconf import DictConfig
@@ -15,7 +17,7 @@ from replay_cli.config.instantiate import complete, instantiate_group
 # Top-level keys that belong to some methods only: a strategy lists those it reads under ``uses``.
 COMMON_KEYS = ("mem_size", "batch_size", "batch_size_mem", "task_balanced_dataloader", "storage")
 # Strategy keys read here, not passed to the strategy's constructor.
-_LABELS = ("name", "uses", "plugins", "device")
+_LABELS = ("name", "uses", "plugins", "device", "buffer_reader", "model_needs")
 
 
 def resolve_device(requested: str) -> str:
@@ -27,12 +29,18 @@ def resolve_device(requested: str) -> str:
     return requested
 
 
-def build_strategy(cfg: DictConfig, model: Any, extra_plugins: Sequence[Any] = ()) -> Any:
+def build_strategy(
+    cfg: DictConfig, model: Any, extra_plugins: Sequence[Any] = (), benchmark: Any = None
+) -> Any:
     """The strategy for ``model``, evaluated per test experience (accuracy per experience and on the
     stream), with the method's own plugins first and then ``extra_plugins`` (loading, progress).
 
     A method that ``uses`` storage gets the storage group's policy: its ``_partial_`` plugins (the
-    ReplayPlugin) are completed with it."""
+    ReplayPlugin) are completed with it. A builder that declares a ``benchmark`` parameter (GSS's
+    input size, iCaRL's class timeline) gets the run's :class:`~replay_cli.data.benchmarks.Benchmark`;
+    no other target sees it."""
+    import inspect
+
     import torch
     from avalanche.evaluation.metrics import accuracy_metrics
     from avalanche.training.plugins import EvaluationPlugin
@@ -44,6 +52,8 @@ def build_strategy(cfg: DictConfig, model: Any, extra_plugins: Sequence[Any] = (
     storage_policy = build_storage_policy(cfg.storage, model) if "storage" in s.uses else None
     plugins = [complete(instantiate(node), storage_policy=storage_policy) for node in s.plugins.values()]
     make_strategy = instantiate_group(s, labels=_LABELS, _partial_=True)
+    if "benchmark" in inspect.signature(make_strategy.func).parameters:
+        make_strategy = functools.partial(make_strategy, benchmark=benchmark)
     return make_strategy(
         model=model,
         optimizer=instantiate_group(cfg.optimizer)(model.parameters()),
@@ -64,3 +74,31 @@ def method_buffer(strategy: Any) -> Any | None:
         if isinstance(buffer, ExemplarsBuffer):
             return buffer
     return None
+
+
+@dataclass(frozen=True)
+class BufferLabels:
+    """The labels of the samples a method keeps in its own, non-``ExemplarsBuffer`` memory (GSS's
+    tensors, iCaRL's exemplar sets), shaped as :func:`replay_cli.reporting.metrics.buffer_composition`
+    reads a dataset: one entry per sample; ``origin_experience`` None where the method does not know
+    a sample's experience of origin."""
+
+    targets: list[int]
+    targets_task_labels: list[int]
+    origin_experience: list[int] | None = None
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+
+def buffer_samples(strategy: Any, reader: str | None = None) -> Any:
+    """What the method's buffer holds, for the composition: the AvalancheDataset of its
+    ``ExemplarsBuffer`` (:func:`method_buffer`), or, for a method whose config names a
+    ``buffer_reader`` (a dotted path to a function ``strategy -> BufferLabels``), what that reads;
+    None for methods without a buffer."""
+    if reader is not None:
+        from hydra.utils import get_method
+
+        return get_method(reader)(strategy)
+    buffer = method_buffer(strategy)
+    return buffer.buffer if buffer is not None else None

@@ -14,14 +14,18 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from replay_cli.config.instantiate import instantiate_group
-from replay_cli.config.validation import validate_against_benchmark, validate_feature_layer
+from replay_cli.config.validation import (
+    validate_against_benchmark,
+    validate_feature_layer,
+    validate_model_needs,
+)
 from replay_cli.data.loaders import loader_settings
 from replay_cli.errors import RunFailed, RunInterrupted
 from replay_cli.reporting import metrics
 from replay_cli.reporting.class_views import ClassViewFiles, build_class_views_plugin
 from replay_cli.reporting.console import ConsoleSummary, progress_plugin, steps_done_text
 from replay_cli.reporting.results import RESULTS_FILE, ResultsFile, ResultsSink, RunResults
-from replay_cli.strategies.build import build_strategy, method_buffer, resolve_device
+from replay_cli.strategies.build import buffer_samples, build_strategy, method_buffer, resolve_device
 from replay_cli.training import builders
 from replay_cli.training.checkpoint import Checkpointer, restore_training_state
 
@@ -83,9 +87,10 @@ def _run(
     validate_against_benchmark(cfg, benchmark)
     model = builders.build_model(cfg, benchmark)
     validate_feature_layer(cfg, model)
+    validate_model_needs(cfg, model)
     class_views = build_class_views_plugin(benchmark, model)  # task-IL, per-class, confusion: same pass
     extra = (builders.build_fast_path_plugin(cfg), progress_plugin(cfg.progress), class_views)
-    strategy = build_strategy(cfg, model, [p for p in extra if p is not None])
+    strategy = build_strategy(cfg, model, [p for p in extra if p is not None], benchmark=benchmark)
     protocol = instantiate_group(cfg.protocol)
     steps = protocol.steps(benchmark.train_stream, strategy)
     if on_built is not None:
@@ -148,7 +153,9 @@ def _run(
                 stream_accuracy=metrics.stream_accuracy(evaluation)
                 if benchmark.n_tasks == 1
                 else metrics.pooled_accuracy(row, test_sizes),
-                composition=metrics.buffer_composition(_buffer_samples(strategy)),
+                composition=metrics.buffer_composition(
+                    buffer_samples(strategy, cfg.strategy.get("buffer_reader"))
+                ),
                 train_seconds=trained - started,
                 eval_seconds=time.perf_counter() - trained,
                 per_task=metrics.per_task_accuracy(row, test_tasks, test_sizes),
@@ -174,11 +181,6 @@ def _run(
     results.finish("completed")
     _tell(sinks, "run_ended", results)
     return results
-
-
-def _buffer_samples(strategy: Any) -> Any:
-    buffer = method_buffer(strategy)
-    return buffer.buffer if buffer is not None else None
 
 
 def _end_early(results: RunResults, sinks: Sequence[Any], status: str, reason: str, run_dir: Path) -> str:
