@@ -32,8 +32,9 @@ P3 times whole processes, since start-up is the point there.
 Usage: python scripts/bench.py [--repeats 3] [--threads 1] [--workloads synthetic split_cifar10 ...]
        [--protocol offline|online] [--model mlp|cnn|resnet18] [--images-per-class N]
        [--json bench.json]. Runs the checkout it lives in (PYTHONPATH is set to it for every
-       process). ``--images-per-class`` shrinks the generated files (default: full size, 5000 per class for CIFAR-10, 6000 for MNIST) to check
-       that the script works; figures come from full size on an idle machine.
+       process). ``--images-per-class`` shrinks the generated files (default: full size, 5000 per
+       class for CIFAR-10, 6000 for MNIST) to check that the script works; figures come from full
+       size on an idle machine.
 """
 
 from __future__ import annotations
