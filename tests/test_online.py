@@ -151,3 +151,21 @@ def test_protocol_and_update_rule_are_experiment_columns(protocol):
     flat = flatten(OmegaConf.to_container(cfg, resolve=True))
     assert flat["protocol"] == protocol and flat["replay_update"] == "iteration"
     assert "protocol.name" not in flat
+
+
+@pytest.mark.parametrize(
+    ("new", "buffered", "epochs", "expected"), [(10, 200, 1, False), (500, 100, 1, True)]
+)
+def test_fast_path_materializes_only_what_training_reads_more_than_once(new, buffered, epochs, expected):
+    """A mini-experience of 10 beside a buffer of 200 reads 20 samples: gathering 210 costs more."""
+    import torch
+    from avalanche.benchmarks.utils import _make_taskaware_tensor_classification_dataset as tensor_dataset
+    from avalanche.benchmarks.utils.data_loader import ReplayDataLoader
+
+    from replay_cli.data.fast_path import worth_materializing
+
+    def data(n):
+        return tensor_dataset(torch.zeros(n, 4), torch.zeros(n, dtype=torch.long))
+
+    loader = ReplayDataLoader(data(new), data(buffered), batch_size=10, batch_size_mem=10)
+    assert worth_materializing(loader, epochs) is expected
