@@ -227,6 +227,8 @@ def worker_avalanche(workload: str, model_name: str, data_root: str, protocol: s
     np.random.seed(s["seed"])
     torch.manual_seed(s["seed"])
     scenario, shape = avalanche_scenario(workload, data_root)
+    if protocol == "online":  # the online split draws its shuffling seed from python's random
+        random.seed(s["seed"])  # state, which building the scenario may have used: as replay-run
     model = build_model(model_name, shape)
     strategy = Naive(
         model=model,

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from replay_cli.config.keys import flatten
+from replay_cli.reporting.wandb_records import offline_runs
 from replay_cli.strategies.stream_replay import reservoir_slots
 from tests.conftest import compose_config, replay_run
 
@@ -118,7 +119,7 @@ def test_per_iteration_update_gives_the_same_results_on_and_off_the_fast_path(ru
 
 
 @pytest.mark.slow
-def test_online_run_from_the_console_records_the_anytime_curve(tmp_path):
+def test_online_run_from_the_console_records_the_anytime_curve_in_results_and_wandb(tmp_path):
     result = replay_run(
         "protocol=online",
         "protocol.experience_size=25",
@@ -127,7 +128,6 @@ def test_online_run_from_the_console_records_the_anytime_curve(tmp_path):
         "storage=reservoir",
         "mem_size=100",
         *QUICK,
-        "logger=none",
         "hydra.run.dir=run",
         cwd=tmp_path,
     )
@@ -141,6 +141,10 @@ def test_online_run_from_the_console_records_the_anytime_curve(tmp_path):
     assert [s // 300 for s in seen] == list(range(1, len(seen) + 1))
     assert all(0 <= point["stream_accuracy"] <= 1 for point in curve)
     assert flatten(results["config"])["protocol"] == "online"
+    (logged,) = offline_runs(tmp_path / "run" / "wandb")
+    assert (logged.config["protocol"], logged.config["replay_update"]) == ("online", "iteration")
+    assert logged.summary["anytime_accuracy/_type"] == "table-file"
+    assert logged.summary["anytime_accuracy/nrows"] == len(curve)
 
 
 @pytest.mark.parametrize("protocol", ["offline", "online"])
