@@ -173,3 +173,21 @@ def test_fast_path_materializes_only_what_training_reads_more_than_once(new, buf
 
     loader = ReplayDataLoader(data(new), data(buffered), batch_size=10, batch_size_mem=10)
     assert worth_materializing(loader, epochs) is expected
+
+
+@pytest.mark.parametrize("update", ["iteration", "experience"])
+def test_resume_equals_the_uninterrupted_run(update, run_in_process, fail_at_step, tmp_path):
+    """Per-iteration: the reservoir's buffer and its count of samples seen come back from the checkpoint."""
+    from replay_cli.errors import RunFailed
+    from replay_cli.training.checkpoint import load_checkpoint
+    from replay_cli.training.experiment import run_experiment
+
+    overrides = (f"replay_update={update}", "storage=reservoir", "mem_size=100", *QUICK)
+    whole = run_in_process(*overrides, run_dir=tmp_path / "whole")
+    fail_at_step(2)
+    with pytest.raises(RunFailed):
+        run_in_process(*overrides, run_dir=tmp_path / "cut")
+    run_experiment(compose_config(*overrides), tmp_path / "cut", checkpoint=load_checkpoint(tmp_path / "cut"))
+    resumed = json.loads((tmp_path / "cut" / "results.json").read_text())
+    assert resumed["accuracy_matrix"] == whole["accuracy_matrix"]
+    assert resumed["buffer_composition"] == whole["buffer_composition"]

@@ -186,15 +186,16 @@ class StreamReplayPlugin(SupervisedPlugin):
         self._stale = False
 
     def _adopt(self, buffer: Any, device: Any) -> None:
-        """Continue from a buffer restored from a checkpoint (rebuilt from the benchmark's samples)."""
+        """Continue from a buffer restored from a checkpoint (rebuilt from the benchmark's samples).
+        Collated directly: a DataLoader would draw its base seed from torch's generator."""
         import torch
-        from torch.utils.data import DataLoader
+        from torch.utils.data import default_collate
 
-        (batch,) = DataLoader(buffer, batch_size=len(buffer), collate_fn=getattr(buffer, "collate_fn", None))
-        self.fields = [
-            torch.cat([f.to(device), f.new_empty((self.size - len(f), *f.shape[1:])).to(device)])
-            for f in batch
-        ]
+        batch = (getattr(buffer, "collate_fn", None) or default_collate)(
+            [buffer[i] for i in range(len(buffer))]
+        )
+        free = self.size - len(buffer)
+        self.fields = [torch.cat([f, f.new_empty((free, *f.shape[1:]))]).to(device) for f in batch]
         self.origin = torch.full((self.size, 2), -1, dtype=torch.long)
         self.origin[: len(buffer)] = _references(buffer)
 
