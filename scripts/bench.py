@@ -609,10 +609,12 @@ def table(report: dict) -> str:
             ("O2", "O2 online replay-run / raw reservoir loop"),
             ("O3", "O3 replay_update=iteration / raw loop"),
         )
+        online = "O1" in result  # there P1 and P2 are O1 and O2, with the online goals
+        offline = () if online else (("P1", "P1 replay-run / hand-written Avalanche"),)
+        offline += () if online else (("P2", "P2 replay-run / raw PyTorch loop"),)
         for key, label in (
             *(m for m in measures if m[0] in result),
-            ("P1", "P1 replay-run / hand-written Avalanche"),
-            ("P2", "P2 replay-run / raw PyTorch loop"),
+            *offline,
             ("P1_fast_path_off", "   replay-run fast_path=false / Avalanche"),
             ("P2_plain_avalanche", "   plain Avalanche / raw PyTorch loop"),
         ):
