@@ -7,7 +7,7 @@
 (``models/er.py``, ``utils/buffer.py``; Chaudhry et al. 2019, "On Tiny Episodic Memories in
 Continual Learning"): after every optimizer step, each new sample of the minibatch goes through
 reservoir sampling (Vitter's algorithm R over every sample seen so far, each epoch's pass counted),
-and from the first iteration on every minibatch gets ``batch_size_mem`` samples drawn uniformly,
+and every minibatch after the first gets ``batch_size_mem`` samples (at most those held) drawn uniformly,
 without replacement, from the buffer. Reservoir sampling defines the buffer's content, so only
 ``storage=reservoir`` is supported; the policy object keeps the buffer's Avalanche view (for the
 buffer composition and checkpoints) and ``samples_seen``.
