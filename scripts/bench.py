@@ -6,6 +6,14 @@ P2  replay-run vs a raw PyTorch replay loop: same model, optimizer steps and bat
 P3  wall time of ``replay-run --help`` and ``replay-run --cfg job``                  (goal <= 1.5 s)
 and the peak memory (max RSS) of every process.
 
+``--protocol online`` measures online continual learning instead (continual-learning-baselines'
+online-replay settings: mini-experiences of 10 samples, 10 new + 10 replayed per step, class-balanced
+buffer of 1000, one pass): replay-run ``protocol=online`` against a hand-written Avalanche script
+(split_online_stream, one ``strategy.train`` per mini-experience, ReplayPlugin) (O1, goal <= 0.33x)
+and against a raw PyTorch stream-reservoir loop of the same size (O2, reported); replay-run
+``replay_update=iteration storage=reservoir`` (stream-reservoir ER, the raw loop's own algorithm)
+against that loop too (O3, reported).
+
 Workloads: ``synthetic`` and ``split_digits`` (in-memory tensors), and ``split_cifar10`` and
 ``split_mnist`` on full-size files in the real on-disk formats that this script writes itself
 (random images around one prototype per class, so accuracy stays meaningful). On those two the
@@ -22,10 +30,11 @@ model construction are left out on every side (they are reported, as whole-proce
 P3 times whole processes, since start-up is the point there.
 
 Usage: python scripts/bench.py [--repeats 3] [--threads 1] [--workloads synthetic split_cifar10 ...]
-       [--model mlp|cnn|resnet18] [--images-per-class N] [--json bench.json]. Runs the checkout it
-       lives in (PYTHONPATH is set to it for every process). ``--images-per-class`` shrinks the
-       generated files (default: full size, 5000 per class for CIFAR-10, 6000 for MNIST) to check
-       that the script works; figures come from full size on an idle machine.
+       [--protocol offline|online] [--model mlp|cnn|resnet18] [--images-per-class N]
+       [--json bench.json]. Runs the checkout it lives in (PYTHONPATH is set to it for every
+       process). ``--images-per-class`` shrinks the generated files (default: full size, 5000 per
+       class for CIFAR-10, 6000 for MNIST) to check that the script works; figures come from full
+       size on an idle machine.
 """
 
 from __future__ import annotations
@@ -73,6 +82,16 @@ SETTINGS = {
     "lr": 0.1,
     "seed": 0,
 }
+# --protocol online: continual-learning-baselines' online replay (one pass, mini-experiences of 10)
+ONLINE = {**SETTINGS, "mem_size": 1000, "batch_size": 10, "batch_size_mem": 10, "experience_size": 10}
+
+
+def settings(protocol: str) -> dict:
+    return ONLINE if protocol == "online" else SETTINGS
+
+
+def epochs(workload: str, protocol: str) -> int:
+    return 1 if protocol == "online" else WORKLOADS[workload]["epochs"]
 
 
 # ---------------------------------------------------------------- the sides, each in its own process
@@ -85,22 +104,31 @@ def replay_run_args(
     fast_path: bool = True,
     model: str = "mlp",
     data_root: str = "",
+    protocol: str = "offline",
+    extra: tuple[str, ...] = (),
 ) -> list[str]:
-    s = SETTINGS
+    s = settings(protocol)
     root = [f"benchmark.dataset_root={data_root}"] if "files" in WORKLOADS[workload] else []
     model_args = [f"model={model}"] + (["model.hidden_sizes=[400]"] if model == "mlp" else [])
+    online = (
+        ["protocol=online", f"protocol.experience_size={s['experience_size']}"]
+        if protocol == "online"
+        else []
+    )
     return [
         REPLAY_RUN,
         *WORKLOADS[workload]["overrides"],
         *root,
         *model_args,
+        *online,
         "storage=class_balanced",
+        *extra,
         f"mem_size={s['mem_size']}",
         f"batch_size={s['batch_size']}",
         f"batch_size_mem={s['batch_size_mem']}",
         f"strategy.eval_mb_size={s['eval_mb_size']}",
         f"optimizer.lr={s['lr']}",
-        f"strategy.train_epochs={WORKLOADS[workload]['epochs']}",
+        f"strategy.train_epochs={epochs(workload, protocol)}",
         f"seed={s['seed']}",
         f"num_threads={threads}",
         f"fast_path={str(fast_path).lower()}",
@@ -179,12 +207,14 @@ def avalanche_scenario(workload: str, data_root: str):  # type: ignore[no-untype
     return scenario, tuple(train.images.shape[1:])
 
 
-def worker_avalanche(workload: str, model_name: str, data_root: str) -> dict:
-    """The minimal Avalanche script a researcher would write for the same run."""
+def worker_avalanche(workload: str, model_name: str, data_root: str, protocol: str = "offline") -> dict:
+    """The minimal Avalanche script a researcher would write for the same run; online: each
+    experience cut by split_online_stream, one ``strategy.train`` per mini-experience."""
     import random
 
     import numpy as np
     import torch
+    from avalanche.benchmarks.scenarios.online import split_online_stream
     from avalanche.evaluation.metrics import accuracy_metrics
     from avalanche.training import Naive
     from avalanche.training.plugins import EvaluationPlugin, ReplayPlugin
@@ -192,18 +222,20 @@ def worker_avalanche(workload: str, model_name: str, data_root: str) -> dict:
 
     from replay_cli.reporting.metrics import accuracy_row
 
-    s = SETTINGS
+    s = settings(protocol)
     random.seed(s["seed"])
     np.random.seed(s["seed"])
     torch.manual_seed(s["seed"])
     scenario, shape = avalanche_scenario(workload, data_root)
+    if protocol == "online":  # the online split draws its shuffling seed from python's random
+        random.seed(s["seed"])  # state, which building the scenario may have used: as replay-run
     model = build_model(model_name, shape)
     strategy = Naive(
         model=model,
         optimizer=torch.optim.SGD(model.parameters(), lr=s["lr"]),
         criterion=torch.nn.CrossEntropyLoss(),
         train_mb_size=s["batch_size"],
-        train_epochs=WORKLOADS[workload]["epochs"],
+        train_epochs=epochs(workload, protocol),
         eval_mb_size=s["eval_mb_size"],
         device="cuda" if torch.cuda.is_available() else "cpu",
         plugins=[
@@ -219,16 +251,23 @@ def worker_avalanche(workload: str, model_name: str, data_root: str) -> dict:
     matrix = []
     started = time.perf_counter()
     for experience in scenario.train_stream:
-        strategy.train(experience)
+        if protocol == "online":
+            for mini in split_online_stream([experience], experience_size=s["experience_size"]):
+                strategy.train(mini)
+        else:
+            strategy.train(experience)
         matrix.append(accuracy_row(strategy.eval(scenario.test_stream), 5))
     return {"seconds": time.perf_counter() - started, "accuracy_matrix": matrix}
 
 
-def worker_raw(workload: str, model_name: str, data_root: str) -> dict:
+def worker_raw(workload: str, model_name: str, data_root: str, protocol: str = "offline") -> dict:
     """Plain PyTorch: the same model, optimizer steps and batch composition, indexing tensors directly
-    (on the training device), with the same batched image transforms as replay-run."""
+    (on the training device), with the same batched image transforms as replay-run; online: the
+    stream-reservoir loop."""
     import torch
 
+    if protocol == "online":
+        return worker_raw_stream(workload, model_name, data_root)
     s = SETTINGS
     torch.manual_seed(s["seed"])
     (x_train, y_train, x_test, y_test), shape = load_tensors(workload, data_root)
@@ -260,6 +299,54 @@ def worker_raw(workload: str, model_name: str, data_root: str) -> dict:
                 loss.backward()
                 optimizer.step()
         _update_class_balanced(buffer, x, y, s["mem_size"])
+        matrix.append(
+            [_accuracy(model, xt, yt, s["eval_mb_size"], device, eval_transform) for xt, yt in test]
+        )
+    return {"seconds": time.perf_counter() - started, "accuracy_matrix": matrix}
+
+
+def worker_raw_stream(workload: str, model_name: str, data_root: str) -> dict:
+    """Stream-reservoir ER in plain PyTorch (one pass, minibatches of 10 new + 10 drawn uniformly
+    from a reservoir buffer updated after every step): the online workload's raw reference."""
+    import numpy as np
+    import torch
+
+    s = ONLINE
+    torch.manual_seed(s["seed"])
+    np.random.seed(s["seed"])
+    (x_train, y_train, x_test, y_test), shape = load_tensors(workload, data_root)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    x_train, y_train, x_test, y_test = (t.to(device) for t in (x_train, y_train, x_test, y_test))
+    train_transform, eval_transform = image_transforms(workload)
+    model = build_model(model_name, shape).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=s["lr"])
+    criterion = torch.nn.CrossEntropyLoss()
+    classes = [[2 * i, 2 * i + 1] for i in range(5)]
+    test = [_where(x_test, y_test, c) for c in classes]
+    memory_x = torch.empty((s["mem_size"], *x_train.shape[1:]), dtype=x_train.dtype, device=device)
+    memory_y = torch.empty(s["mem_size"], dtype=y_train.dtype, device=device)
+    seen, matrix = 0, []
+    started = time.perf_counter()
+    for c in classes:
+        model.train()
+        for xb, yb in _batches(_where(x_train, y_train, c), s["batch_size"]):
+            x_new, y_new = xb, yb
+            if seen:
+                count = min(seen, s["mem_size"])
+                chosen = torch.as_tensor(
+                    np.random.choice(count, min(count, s["batch_size_mem"]), replace=False)
+                )
+                xb, yb = torch.cat([xb, memory_x[chosen]]), torch.cat([yb, memory_y[chosen]])
+            if train_transform is not None:
+                xb = train_transform(xb)
+            optimizer.zero_grad()
+            criterion(model(xb), yb).backward()
+            optimizer.step()
+            for i in range(len(y_new)):  # reservoir sampling (Algorithm R)
+                slot = seen if seen < s["mem_size"] else np.random.randint(0, seen + 1)
+                if slot < s["mem_size"]:
+                    memory_x[slot], memory_y[slot] = x_new[i], y_new[i]
+                seen += 1
         matrix.append(
             [_accuracy(model, xt, yt, s["eval_mb_size"], device, eval_transform) for xt, yt in test]
         )
@@ -320,11 +407,13 @@ def _accuracy(model, x, y, batch_size, device, transform=None) -> float:  # type
     return correct / len(y)
 
 
-def run_worker(side: str, workload: str, threads: int, out: str, model: str, data_root: str) -> None:
+def run_worker(
+    side: str, workload: str, threads: int, out: str, model: str, data_root: str, protocol: str = "offline"
+) -> None:
     import torch
 
     torch.set_num_threads(threads)
-    result = {"avalanche": worker_avalanche, "raw": worker_raw}[side](workload, model, data_root)
+    result = {"avalanche": worker_avalanche, "raw": worker_raw}[side](workload, model, data_root, protocol)
     Path(out).write_text(json.dumps(result))
 
 
@@ -348,10 +437,14 @@ def measured(argv: list[str], cwd: Path) -> tuple[float, float, int]:
     return wall, usage.ru_maxrss / 1024, process.returncode
 
 
-def one_side(side: str, workload: str, threads: int, scratch: Path, model: str, data_root: str) -> dict:
+def one_side(
+    side: str, workload: str, threads: int, scratch: Path, model: str, data_root: str, protocol: str
+) -> dict:
     run_dir = Path(tempfile.mkdtemp(dir=scratch))
     if side.startswith("replay-run"):
-        argv = replay_run_args(workload, threads, run_dir, side == "replay-run", model, data_root)
+        fast = "fast_path=false" not in side
+        extra = ("replay_update=iteration", "storage=reservoir") if "iteration" in side else ()
+        argv = replay_run_args(workload, threads, run_dir, fast, model, data_root, protocol, extra)
         wall, peak, _ = measured(argv, run_dir)
         results = json.loads((run_dir / "results.json").read_text())
         seconds = results["timings"]["train_seconds"] + results["timings"]["eval_seconds"]
@@ -363,22 +456,31 @@ def one_side(side: str, workload: str, threads: int, scratch: Path, model: str, 
         }
     out = run_dir / "worker.json"
     argv = [sys.executable, __file__, "--worker", side, "--workloads", workload, "--threads", str(threads)]
-    argv += ["--model", model, "--data-root", data_root]
+    argv += ["--model", model, "--data-root", data_root, "--protocol", protocol]
     wall, peak, _ = measured([*argv, "--json", str(out)], run_dir)
     return {**json.loads(out.read_text()), "wall": wall, "peak_mib": peak}
 
 
 SIDES = ["replay-run", "avalanche", "raw", "replay-run (fast_path=false)"]
+ITERATION_SIDE = "replay-run (replay_update=iteration)"  # online only: the raw loop's own algorithm
+GOALS_ONLINE = {"O1": 0.33, "O2": None, "O3": None}
 
 
 def bench_workload(
-    workload: str, repeats: int, threads: int, scratch: Path, model: str = "mlp", data_root: str = ""
+    workload: str,
+    repeats: int,
+    threads: int,
+    scratch: Path,
+    model: str = "mlp",
+    data_root: str = "",
+    protocol: str = "offline",
 ) -> dict:
-    runs: dict[str, list[dict]] = {side: [] for side in SIDES}
+    sides = SIDES + ([ITERATION_SIDE] if protocol == "online" else [])
+    runs: dict[str, list[dict]] = {side: [] for side in sides}
     for round_ in range(repeats):
-        order = SIDES[round_ % len(SIDES) :] + SIDES[: round_ % len(SIDES)]  # alternate who goes first
+        order = sides[round_ % len(sides) :] + sides[: round_ % len(sides)]  # alternate who goes first
         for side in order:
-            runs[side].append(one_side(side, workload, threads, scratch, model, data_root))
+            runs[side].append(one_side(side, workload, threads, scratch, model, data_root, protocol))
             print(
                 f"  {workload} round {round_ + 1}/{repeats} {side}: {runs[side][-1]['seconds']:.2f} s",
                 flush=True,
@@ -396,8 +498,18 @@ def bench_workload(
         }
         for side, rs in runs.items()
     }
+    online = (
+        {
+            "O1": paired_ratio("replay-run", "avalanche"),
+            "O2": paired_ratio("replay-run", "raw"),
+            "O3": paired_ratio(ITERATION_SIDE, "raw"),
+        }
+        if protocol == "online"
+        else {}
+    )
     return {
         "sides": summary,
+        **online,
         "P1": paired_ratio("replay-run", "avalanche"),
         "P1_fast_path_off": paired_ratio("replay-run (fast_path=false)", "avalanche"),
         "P2": paired_ratio("replay-run", "raw"),
@@ -492,13 +604,21 @@ def table(report: dict) -> str:
     row = "{:<14}{:<44}{:>10}{:>10}{:>8}"
     lines.append(row.format("", "measure", "value", "goal", "met"))
     for workload, result in report["workloads"].items():
+        measures = (
+            ("O1", "O1 online replay-run / Avalanche online"),
+            ("O2", "O2 online replay-run / raw reservoir loop"),
+            ("O3", "O3 replay_update=iteration / raw loop"),
+        )
+        online = "O1" in result  # there P1 and P2 are O1 and O2, with the online goals
+        offline = () if online else (("P1", "P1 replay-run / hand-written Avalanche"),)
+        offline += () if online else (("P2", "P2 replay-run / raw PyTorch loop"),)
         for key, label in (
-            ("P1", "P1 replay-run / hand-written Avalanche"),
-            ("P2", "P2 replay-run / raw PyTorch loop"),
+            *(m for m in measures if m[0] in result),
+            *offline,
             ("P1_fast_path_off", "   replay-run fast_path=false / Avalanche"),
             ("P2_plain_avalanche", "   plain Avalanche / raw PyTorch loop"),
         ):
-            goal = {**GOALS, **GOALS_BY_WORKLOAD.get(workload, {})}.get(key)
+            goal = {**GOALS, **GOALS_BY_WORKLOAD.get(workload, {}), **GOALS_ONLINE}.get(key)
             met = "" if goal is None else ("yes" if result[key] <= goal else "no")
             lines.append(
                 row.format(workload, label, f"{result[key]:.2f}x", f"<= {goal}x" if goal else "", met)
@@ -562,6 +682,7 @@ def main() -> None:
     parser.add_argument("--startup-repeats", type=int, default=5)
     parser.add_argument("--json", help="also write the report as JSON to this path")
     parser.add_argument("--model", default="mlp", choices=list(MODELS), help="the same model on every side")
+    parser.add_argument("--protocol", default="offline", choices=["offline", "online"])
     parser.add_argument(
         "--images-per-class",
         type=int,
@@ -572,7 +693,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         sys.path.insert(0, str(ROOT))
-        run_worker(args.worker, args.workloads[0], args.threads, args.json, args.model, args.data_root)
+        run_worker(
+            args.worker, args.workloads[0], args.threads, args.json, args.model, args.data_root, args.protocol
+        )
         return
     sys.path.insert(0, str(ROOT))
     with tempfile.TemporaryDirectory(prefix="replay-bench-") as scratch:
@@ -581,6 +704,7 @@ def main() -> None:
             "threads": args.threads,
             "repeats": args.repeats,
             "model": args.model,
+            "protocol": args.protocol,
             "images_per_class": args.images_per_class or "full size",
             "workloads": {},
         }
@@ -589,7 +713,7 @@ def main() -> None:
             if "files" in WORKLOADS[workload]:
                 write_files(workload, data_root, args.images_per_class)
             report["workloads"][workload] = bench_workload(
-                workload, args.repeats, args.threads, Path(scratch), args.model, str(data_root)
+                workload, args.repeats, args.threads, Path(scratch), args.model, str(data_root), args.protocol
             )
         report["startup"] = bench_startup(args.startup_repeats, Path(scratch))
     print(table(report))

@@ -9,6 +9,24 @@ from tests.conftest import replay_run
 
 BAD_INPUTS = [
     (["mem_size=-5"], "mem_size=-5 is invalid: expected an integer >= 1"),
+    (
+        ["protocol=online", "protocol.experience_size=0"],
+        "protocol.experience_size=0 is invalid: expected an integer >= 1",
+    ),
+    (
+        ["protocol=online", "protocol.eval_every=0"],
+        "protocol.eval_every=0 is invalid: expected an integer >= 1 or null",
+    ),
+    (
+        ["replay_update=iteration", "storage=class_balanced"],
+        "replay_update=iteration is invalid: expected experience with storage=class_balanced",
+    ),
+    (["replay_update=always"], "replay_update=always is invalid: expected one of: experience, iteration"),
+    (["strategy=joint", "protocol=online"], "protocol=online cannot train strategy=joint"),
+    (
+        ["strategy=naive", "replay_update=iteration"],
+        "replay_update=iteration has no effect with strategy=naive",
+    ),
     (["mem_size=abc"], "mem_size=abc is invalid: expected an integer >= 1"),
     (["storage=nope"], "storage=nope is not an option; choose one of: class_balanced, closest_to_center"),
     (["batch_size_mem=0"], "batch_size_mem=0 is invalid: expected an integer >= 1"),

@@ -4,6 +4,7 @@ import random
 
 import numpy as np
 import torch
+from avalanche.benchmarks.scenarios.online import split_online_stream
 from avalanche.benchmarks.scenarios.supervised import class_incremental_benchmark
 from avalanche.benchmarks.utils import _make_taskaware_tensor_classification_dataset as tensor_dataset
 from avalanche.evaluation.metrics import accuracy_metrics
@@ -16,7 +17,9 @@ from replay_cli.data.benchmarks import load_digits_tensors
 from replay_cli.reporting.metrics import accuracy_row
 
 
-def plain_avalanche_accuracy_matrix(seed: int) -> list[list[float]]:
+def plain_avalanche_run(seed: int, train_epochs: int = 5) -> tuple:
+    """The default config's benchmark and strategy (split_digits, MLP 256, SGD, ReplayPlugin with an
+    experience-balanced buffer of 500, 32 new + 32 replayed) written with Avalanche alone."""
     x_train, y_train, x_test, y_test = load_digits_tensors(test_size=0.3, split_seed=0)
     benchmark = class_incremental_benchmark(
         {"train": tensor_dataset(x_train, y_train), "test": tensor_dataset(x_test, y_test)},
@@ -32,7 +35,7 @@ def plain_avalanche_accuracy_matrix(seed: int) -> list[list[float]]:
         optimizer=torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.0),
         criterion=nn.CrossEntropyLoss(),
         train_mb_size=32,
-        train_epochs=5,
+        train_epochs=train_epochs,
         eval_mb_size=256,
         device="cpu",
         plugins=[
@@ -45,9 +48,26 @@ def plain_avalanche_accuracy_matrix(seed: int) -> list[list[float]]:
         ],
         evaluator=EvaluationPlugin(accuracy_metrics(experience=True, stream=True), loggers=[]),
     )
+    return benchmark, strategy
+
+
+def plain_avalanche_accuracy_matrix(seed: int) -> list[list[float]]:
+    benchmark, strategy = plain_avalanche_run(seed)
     matrix = []
     for experience in benchmark.train_stream:
         strategy.train(experience)
+        matrix.append(accuracy_row(strategy.eval(benchmark.test_stream), 5))
+    return matrix
+
+
+def plain_avalanche_online_accuracy_matrix(seed: int, experience_size: int) -> list[list[float]]:
+    """Online replay as continual-learning-baselines writes it: each experience cut by
+    split_online_stream, one strategy.train per mini-experience, evaluated after each experience."""
+    benchmark, strategy = plain_avalanche_run(seed, train_epochs=1)
+    matrix = []
+    for experience in benchmark.train_stream:
+        for mini in split_online_stream([experience], experience_size=experience_size):
+            strategy.train(mini)
         matrix.append(accuracy_row(strategy.eval(benchmark.test_stream), 5))
     return matrix
 
@@ -57,3 +77,12 @@ def test_default_config_matches_a_hand_written_avalanche_script(run_in_process):
     plain = plain_avalanche_accuracy_matrix(seed=0)
     assert ours["accuracy_matrix"] == plain
     assert ours["final_average_accuracy"] == sum(plain[-1]) / 5
+
+
+def test_online_protocol_matches_a_hand_written_avalanche_online_replay_script(run_in_process):
+    ours = run_in_process(
+        "strategy.device=cpu", "protocol=online", "protocol.experience_size=25", "strategy.train_epochs=1"
+    )
+    plain = plain_avalanche_online_accuracy_matrix(seed=0, experience_size=25)
+    assert len(plain) == 5 and len(ours["buffer_composition"]) == 5
+    assert ours["accuracy_matrix"] == plain

@@ -18,6 +18,8 @@ SPLIT_DIGITS = [p for p in PRESETS if p.startswith("split_digits")]
 def test_the_required_presets_exist():
     assert {
         "clb_online_replay_split_mnist",
+        "clb_online_replay_split_cifar10",
+        "clb_online_replay_split_cifar100",
         "clb_replay_split_cifar100",
         "der_er_seq_mnist_200",
         "der_er_seq_mnist_500",
@@ -34,6 +36,7 @@ def test_preset_composes_with_its_target(preset, tmp_path):
     cfg = yaml.safe_load(result.stdout)
     target = cfg["reproduce"]
     assert target["source"] and target["metric"] in HEADLINE_METRICS
+    assert isinstance(target.get("verified", False), bool)
     assert 0 < target["target"] <= 1 and 0 < target["tolerance"] < 0.1
     if "storage" in cfg["strategy"]["uses"]:
         assert cfg["storage"]["policy"]["max_size"] == cfg["mem_size"]
@@ -69,6 +72,48 @@ def test_der_settings_follow_the_reference():
     )
     assert (cfg.mem_size, cfg.batch_size, cfg.batch_size_mem, cfg.strategy.train_epochs) == (500, 32, 32, 50)
     assert list(cfg.benchmark.fixed_class_order) == list(range(10))
+    assert (cfg.model.nf, cfg.optimizer.lr, cfg.replay_update, cfg.protocol.name) == (
+        64,
+        0.1,
+        "iteration",
+        "offline",
+    )
+
+
+@pytest.mark.parametrize("preset", [p for p in PRESETS if p.startswith("der_er_")])
+def test_der_presets_run_stream_reservoir_er_with_an_unverified_target(preset):
+    from tests.conftest import compose_config
+
+    cfg = compose_config(f"experiment={preset}")
+    assert (cfg.replay_update, cfg.storage.name) == ("iteration", "reservoir")
+    assert cfg.reproduce.metric == "final_average_accuracy" and cfg.reproduce.verified is False
+
+
+@pytest.mark.parametrize(
+    ("preset", "benchmark", "mem_size", "target"),
+    [
+        ("clb_online_replay_split_mnist", "split_mnist", 1000, 0.92),
+        ("clb_online_replay_split_cifar10", "split_cifar10", 1000, 0.50),
+        ("clb_online_replay_split_cifar100", "split_cifar100", 10000, 0.21),
+    ],
+)
+def test_online_replay_presets_follow_continual_learning_baselines(preset, benchmark, mem_size, target):
+    from tests.conftest import compose_config
+
+    cfg = compose_config(f"experiment={preset}")
+    assert (cfg.protocol.name, cfg.protocol.experience_size, cfg.replay_update) == (
+        "online",
+        10,
+        "experience",
+    )
+    assert (cfg.benchmark.name, cfg.storage.name, cfg.mem_size) == (benchmark, "class_balanced", mem_size)
+    assert (cfg.batch_size, cfg.batch_size_mem, cfg.strategy.train_epochs, cfg.optimizer.lr) == (
+        10,
+        10,
+        1,
+        0.1,
+    )
+    assert cfg.reproduce.metric == "final_stream_accuracy" and cfg.reproduce.target == target
 
 
 def test_split_digits_preset_reaches_its_target_on_seed_0(tmp_path):

@@ -79,6 +79,12 @@ RULES: dict[str, Rule] = {
     "batch_size": integer(minimum=1),
     "batch_size_mem": integer(minimum=1),
     "task_balanced_dataloader": boolean(),
+    "replay_update": one_of("experience", "iteration"),
+    "protocol.experience_size": integer(minimum=1),
+    "protocol.eval_every": integer(minimum=1, optional=True),
+    "protocol.shuffle": boolean(),
+    "protocol.drop_last": boolean(),
+    "protocol.access_task_boundaries": boolean(),
     "seed": integer(minimum=0),
     "print_config": boolean(),
     "progress": boolean(),
@@ -181,7 +187,27 @@ def validate(cfg: DictConfig) -> None:
     _check_consistency(cfg)
 
 
+# Storage policies (``storage.policy._target_`` class names) that replay_update=iteration can fill:
+# its buffer is a reservoir over the stream by definition (replay_cli/strategies/stream_replay.py).
+ITERATION_POLICIES = {"ReservoirSamplingBuffer": "reservoir"}
+
+
+def _check_protocol(cfg: DictConfig) -> None:
+    uses = cfg.strategy.uses
+    if cfg.protocol.name == "online" and str(cfg.strategy._target_).endswith("JointTraining"):
+        raise UsageError("protocol=online cannot train strategy=joint (it trains once on all data)")
+    if "replay_update" not in uses or cfg.replay_update != "iteration":
+        return
+    policy = str(cfg.storage.policy._target_).rsplit(".", 1)[-1]
+    if policy not in ITERATION_POLICIES:
+        allowed = f"experience with storage={cfg.storage.name} (iteration supports storage=reservoir)"
+        raise ConfigError("replay_update", cfg.replay_update, allowed)
+    if cfg.task_balanced_dataloader:
+        raise ConfigError("replay_update", cfg.replay_update, "experience with task_balanced_dataloader=true")
+
+
 def _check_consistency(cfg: DictConfig) -> None:
+    _check_protocol(cfg)
     if str(cfg.strategy.device).startswith("cuda"):
         import torch
 

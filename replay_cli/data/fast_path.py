@@ -57,7 +57,8 @@ class FastPathPlugin(SupervisedPlugin):
         strategy.evaluator.active = True
 
     def before_training_exp(self, strategy: Any, **kwargs: Any) -> None:
-        strategy.dataloader, _ = speed_up(strategy.dataloader, device=strategy.device)
+        if worth_materializing(strategy.dataloader, strategy.train_epochs):
+            strategy.dataloader, _ = speed_up(strategy.dataloader, device=strategy.device)
 
     def before_eval_exp(self, strategy: Any, **kwargs: Any) -> None:
         source = strategy.experience.dataset
@@ -68,6 +69,21 @@ class FastPathPlugin(SupervisedPlugin):
         )
         if fields is not None and known is None:
             self._eval_cache[id(source)] = (source, fields[0])
+
+
+def worth_materializing(loader: Any, epochs: int) -> bool:
+    """Materializing costs about one gather per sample of the loader's datasets, whatever is read:
+    worth it only when training reads at least that many samples. Online training reads 10 new and
+    10 replayed samples from a mini-experience and a buffer of hundreds: it stays on the plain path
+    (the same batches either way)."""
+    datasets = _datasets(loader)
+    if datasets is None:
+        return False
+    if isinstance(loader, MultiDatasetDataLoader):
+        per_epoch = len(loader) * sum(loader.batch_sizes)
+    else:
+        per_epoch = len(loader.dataset)
+    return epochs * per_epoch >= sum(len(d) for d in datasets)
 
 
 def speed_up(

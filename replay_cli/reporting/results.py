@@ -42,6 +42,8 @@ class RunResults:
     task_il_accuracy_matrix: list[list[float]] | None = None
     per_class_accuracy: list[dict[str, float]] = field(default_factory=list)
     confusion_matrix: list[list[int]] | None = None  # of the latest step: rows true, columns predicted
+    # online protocol with eval_every: [{"samples_seen": int, "stream_accuracy": float}, ...]
+    anytime_accuracy: list[dict[str, Any]] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
     finished_at: float | None = None
 
@@ -74,6 +76,10 @@ class RunResults:
         else:
             self.task_il_evaluation = TASK_IL_MASKED
             self.task_il_accuracy_matrix = [*(self.task_il_accuracy_matrix or []), views.task_il_row]
+
+    def add_anytime(self, samples_seen: int, stream_accuracy: float | None) -> None:
+        """One point of the anytime curve: stream accuracy after ``samples_seen`` training samples."""
+        self.anytime_accuracy.append({"samples_seen": samples_seen, "stream_accuracy": stream_accuracy})
 
     def finish(self, status: str, error: str | None = None) -> None:
         self.status, self.error, self.finished_at = status, error, time.time()
@@ -182,6 +188,7 @@ class RunResults:
             "test_samples_per_class": samples_per_class(self.confusion_matrix or []),
             "confusion_matrix": self.confusion_matrix,
             "buffer_composition": self.buffer_composition,
+            "anytime_accuracy": self.anytime_accuracy,
             "timings": {
                 "train_seconds_per_experience": self.train_seconds,
                 "eval_seconds_per_experience": self.eval_seconds,

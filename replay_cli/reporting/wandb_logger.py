@@ -211,6 +211,7 @@ class WandbLogger:
                     "accuracy_matrix": wandb.Table(columns=columns, data=table),
                     "accuracy_matrix_heatmap": wandb.Image(figure),
                     **wandb_final_views(results),
+                    **_anytime_table(results),
                 },
                 step=len(results.accuracy_matrix) - 1,  # joins the last step's row
             )
@@ -241,6 +242,17 @@ class WandbLogger:
         if run is not None:
             with contextlib.suppress(Exception):
                 run.finish(exit_code=1)
+
+
+def _anytime_table(results: Any) -> dict[str, Any]:
+    """The online protocol's anytime curve (stream accuracy against samples seen), when recorded."""
+    import wandb
+
+    points = getattr(results, "anytime_accuracy", None)
+    if not points:
+        return {}
+    data = [[p["samples_seen"], p["stream_accuracy"]] for p in points]
+    return {"anytime_accuracy": wandb.Table(columns=["samples_seen", "stream_accuracy"], data=data)}
 
 
 def _close(figure: Any) -> None:

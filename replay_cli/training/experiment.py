@@ -138,6 +138,13 @@ def _run(
         resolve_device(cfg.strategy.device),
         cfg.num_threads,
     )
+    if getattr(protocol, "eval_every", None):  # the anytime curve: stream accuracy between steps
+
+        def probe(samples_seen: int) -> None:
+            evaluation = strategy.eval(benchmark.test_stream, **loader)
+            results.add_anytime(samples_seen, _stream_accuracy(evaluation, benchmark, test_sizes))
+
+        protocol.probe = probe
     start = len(results.accuracy_matrix)
     try:
         for step in steps[start:]:
@@ -149,10 +156,7 @@ def _run(
             results.add_step(
                 row=row,
                 seen=step.seen,
-                # Avalanche reports stream accuracy per task label: pool it when there are several
-                stream_accuracy=metrics.stream_accuracy(evaluation)
-                if benchmark.n_tasks == 1
-                else metrics.pooled_accuracy(row, test_sizes),
+                stream_accuracy=_stream_accuracy(evaluation, benchmark, test_sizes),
                 composition=metrics.buffer_composition(
                     buffer_samples(strategy, cfg.strategy.get("buffer_reader"))
                 ),
@@ -181,6 +185,13 @@ def _run(
     results.finish("completed")
     _tell(sinks, "run_ended", results)
     return results
+
+
+def _stream_accuracy(evaluation: dict[str, Any], benchmark: Any, test_sizes: Any) -> float | None:
+    """Avalanche reports stream accuracy per task label: pooled over them when there are several."""
+    if benchmark.n_tasks == 1:
+        return metrics.stream_accuracy(evaluation)
+    return metrics.pooled_accuracy(metrics.accuracy_row(evaluation, benchmark.n_experiences), test_sizes)
 
 
 def _end_early(results: RunResults, sinks: Sequence[Any], status: str, reason: str, run_dir: Path) -> str:
