@@ -15,7 +15,7 @@ from replay_cli.config.instantiate import complete, instantiate_group
 # Top-level keys that belong to some methods only: a strategy lists those it reads under ``uses``.
 COMMON_KEYS = ("mem_size", "batch_size", "batch_size_mem", "task_balanced_dataloader", "storage")
 # Strategy keys read here, not passed to the strategy's constructor.
-_LABELS = ("name", "uses", "plugins", "device")
+_LABELS = ("name", "uses", "plugins", "device", "state")
 
 
 def resolve_device(requested: str) -> str:
