@@ -191,17 +191,23 @@ def restore_training_state(
 ) -> None:
     """Put model, optimizer, the method's state, clock and RNGs back as they were after
     ``steps_done`` steps. The optimizer is set up as the strategy sets it up itself (its public
-    ``make_optimizer``, before and after adapting the model to each finished experience), so the
-    saved optimizer state maps onto the same parameters in the same order, and is kept."""
+    ``make_optimizer``, before and after adapting the model to each finished experience, and adapting
+    it to the test stream as each evaluation did), so the saved optimizer state maps onto the same
+    parameters in the same order, and is kept."""
     from avalanche.models.utils import avalanche_model_adaptation
 
     from replay_cli.storage.state import load_method_state, state_adapter
 
+    model = strategy.model
     strategy.make_optimizer(reset_optimizer_state=True)
-    for experience in list(benchmark.train_stream)[:steps_done]:  # dynamic heads grow as they did
-        avalanche_model_adaptation(strategy.model, experience)
+    for experience in list(benchmark.train_stream)[:steps_done]:  # dynamic heads grow as they did:
+        model.train()  # when training on the step's experience (the optimizer takes the new ones),
+        avalanche_model_adaptation(model, experience)
         strategy.make_optimizer()
-    strategy.model.load_state_dict(state["model"])
+        model.eval()  # then when evaluating on every test experience (heads of unseen tasks)
+        for test_experience in benchmark.test_stream:
+            avalanche_model_adaptation(model, test_experience)
+    model.load_state_dict(state["model"])
     strategy.optimizer.load_state_dict(state["optimizer"])
     for key, value in state["clock"].items():
         setattr(strategy.clock, key, value)
