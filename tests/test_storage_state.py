@@ -206,3 +206,15 @@ def test_the_private_buffer_parts_the_adapter_reads_are_there():
     group = internals.parametric_group_buffer(4, selection)
     assert isinstance(group, ExemplarsBuffer) and group.selection_strategy is selection
     assert internals.is_parametric_group_buffer(group) and group.max_size == 4
+
+
+def test_the_state_key_names_an_adapter_or_is_refused_in_one_line():
+    from replay_cli.errors import ConfigError
+    from replay_cli.storage.state import state_adapter
+    from replay_cli.strategies import cumulative
+
+    assert state_adapter("replay_cli.strategies.cumulative") is cumulative
+    assert state_adapter(None) is None
+    for wrong in ("replay_cli.strategies.no_such_method", "replay_cli.errors"):  # missing; no save/load
+        with pytest.raises(ConfigError, match=rf"strategy.state={wrong} is invalid: expected the dotted"):
+            state_adapter(wrong)
