@@ -218,3 +218,22 @@ def test_the_state_key_names_an_adapter_or_is_refused_in_one_line():
     for wrong in ("replay_cli.strategies.no_such_method", "replay_cli.errors"):  # missing; no save/load
         with pytest.raises(ConfigError, match=rf"strategy.state={wrong} is invalid: expected the dotted"):
             state_adapter(wrong)
+
+
+def test_buffer_only_covers_a_known_buffer_not_an_unknown_one():
+    from avalanche.training.plugins import LwFPlugin
+    from avalanche.training.storage_policy import ReservoirSamplingBuffer
+
+    from replay_cli.storage.state import buffer_only, state_adapter
+
+    _, _, strategy = built()
+    strategy.plugins.append(LwFPlugin())  # stands for a plugin whose only state is the buffer
+    buffer = strategy.plugins[0].storage_policy
+    assert state_adapter("replay_cli.storage.state.buffer_only") is buffer_only
+    state = method_state(strategy, buffer, buffer_only, sample_references)
+    assert state["uncovered"] is None and state["buffer"]["kind"] == type(buffer).__name__
+
+    class MyBuffer(ReservoirSamplingBuffer):
+        pass
+
+    assert "MyBuffer" in method_state(strategy, MyBuffer(5), buffer_only, sample_references)["uncovered"]

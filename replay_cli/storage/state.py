@@ -37,6 +37,22 @@ class StateAdapter(Protocol):
     def load(self, strategy: Any, state: dict[str, Any], rebuild: Rebuild) -> None: ...
 
 
+class BufferOnly:
+    """The adapter of a method whose only state between steps, beyond model, optimizer, clock and
+    RNGs, is its method buffer (saved anyway when of a supported kind): ``state:
+    replay_cli.storage.state.buffer_only`` says so for a strategy class or plugin this module does
+    not know (ER-ACE, MIR, GDumb...)."""
+
+    def save(self, strategy: Any, samples_of: SamplesOf) -> dict[str, Any]:
+        return {}
+
+    def load(self, strategy: Any, state: dict[str, Any], rebuild: Rebuild) -> None:
+        """Nothing beyond the buffer, which is loaded before."""
+
+
+buffer_only = BufferOnly()
+
+
 class UncoveredState(TypeError):
     """A buffer of a kind this module cannot save."""
 
@@ -230,7 +246,7 @@ def uncovered(strategy: Any, buffer: Any | None, adapter: StateAdapter | None) -
     (its storage policy is ``buffer``), the evaluation, periodic-evaluation and clock plugins, and
     replay-cli's own plugins
     (rebuilt from the config, they keep nothing between steps)."""
-    if buffer is not None and adapter is None:
+    if buffer is not None and (adapter is None or isinstance(adapter, BufferOnly)):
         try:
             _handlers(buffer)
         except UncoveredState as reason:
