@@ -174,3 +174,16 @@ def single_run_dir(root: Path) -> Path:
     runs = sorted((root / "outputs" / "runs").glob("*/*"))
     assert len(runs) == 1, runs
     return runs[0]
+
+
+HEAVY = ("torch", "avalanche", "wandb", "matplotlib", "pandas", "scipy")
+
+
+def heavy_imports(*args: str, cwd: Path) -> set[str]:
+    """The heavy top-level packages a command imports (``python -X importtime`` lists every module
+    imported, nested ones indented): what makes ``--help`` slow, measured without a clock."""
+    result = _command([sys.executable, "-X", "importtime", *args], cwd, None, 120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    modules = [line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line]
+    assert len(modules) > 50, "importtime listed the imports"
+    return {name.split(".")[0] for name in modules} & set(HEAVY)

@@ -206,13 +206,16 @@ def test_gzipped_idx_files_are_extracted_once_and_read(tmp_path):
     ],
 )
 def test_class_split_is_checked_before_loading(overrides, message):
-    from replay_cli.errors import one_line
+    from hydra.errors import InstantiationException
+
+    from replay_cli.errors import ConfigError, one_line
     from replay_cli.training.builders import build_benchmark
 
     benchmark = "rotated_mnist" if "rotations" in overrides[0] else "split_mnist"
     cfg = compose_config(f"benchmark={benchmark}", "benchmark.dataset_root=/does/not/exist", *overrides)
-    with pytest.raises(Exception) as error:
+    with pytest.raises(InstantiationException) as error:  # Hydra's, around the builder's own error
         build_benchmark(cfg)
+    assert isinstance(error.value.__cause__, ConfigError)
     assert message in one_line(error.value)
 
 

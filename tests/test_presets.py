@@ -1,6 +1,7 @@
 """Experiment presets: every one composes through the console script, carries its reproduction
 target, and the embedded split_digits presets reach theirs."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import yaml
 from replay_cli.cli import config_dir
 from replay_cli.config.keys import HEADLINE_METRICS
 from replay_cli.sweeps.reproduce import main, reproduce
-from tests.conftest import replay_run
+from tests.conftest import compose_config, replay_run
 
 PRESETS = sorted(p.stem for p in (Path(config_dir()) / "experiment").glob("[!_]*.yaml"))
 SPLIT_DIGITS = [p for p in PRESETS if p.startswith("split_digits")]
@@ -62,7 +63,6 @@ def test_own_buffer_method_presets_say_what_clb_computes_and_whether_checked(pre
 
 
 def test_der_settings_follow_the_reference():
-    from tests.conftest import compose_config
 
     cfg = compose_config("experiment=der_er_seq_cifar10_500")
     assert (cfg.benchmark.generator, cfg.model.name, cfg.storage.name) == (
@@ -116,11 +116,6 @@ def test_online_replay_presets_follow_continual_learning_baselines(preset, bench
     assert cfg.reproduce.metric == "final_stream_accuracy" and cfg.reproduce.target == target
 
 
-def test_split_digits_preset_reaches_its_target_on_seed_0(tmp_path):
-    row = reproduce("split_digits_reservoir_200", [0], [], tmp_path)
-    assert row.passed, (row.values, row.target)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("preset", SPLIT_DIGITS)
 def test_split_digits_presets_reach_their_targets_over_their_seeds(preset, tmp_path):
@@ -129,10 +124,26 @@ def test_split_digits_presets_reach_their_targets_over_their_seeds(preset, tmp_p
     assert row.passed, (row.values, row.target)
 
 
-def test_reproduce_script_prints_the_verdict_and_exits_by_it(tmp_path, capsys):
+def measured(out: Path, preset: str) -> float:
+    return json.loads((out / preset / "seed0" / "results.json").read_text())["final_average_accuracy"]
+
+
+def test_reproduce_passes_a_preset_that_reaches_its_target_on_seed_0(tmp_path, capsys):
+    preset = "split_digits_reservoir_200"
+    code = main([preset, "--seeds", "0", "--out", str(tmp_path)])
+    shown = capsys.readouterr().out
+    target = compose_config(f"experiment={preset}").reproduce
+    assert abs(measured(tmp_path, preset) - target.target) <= target.tolerance
+    assert code == 0 and "pass" in shown and "FAIL" not in shown
+
+
+def test_reproduce_fails_a_run_far_from_its_target_and_exits_1(tmp_path, capsys):
+    preset = "split_digits_class_balanced_500"
     code = main(
-        ["split_digits_class_balanced_500", "--seeds", "0", "--out", str(tmp_path), "strategy.train_epochs=1"]
+        [preset, "--seeds", "0", "--out", str(tmp_path), "strategy.train_epochs=1", "optimizer.lr=0.0001"]
     )
     shown = capsys.readouterr().out
-    assert "split_digits_class_balanced_500" in shown and "target" in shown
-    assert ("pass" in shown) == (code == 0) and ("FAIL" in shown) == (code == 1)
+    target = compose_config(f"experiment={preset}").reproduce
+    assert measured(tmp_path, preset) < target.target - target.tolerance, "a run that barely learns"
+    assert code == 1 and "FAIL" in shown and "pass" not in shown
+    assert preset in shown and "target" in shown

@@ -67,6 +67,11 @@ def test_a_failing_job_leaves_the_others_and_a_failed_row(tmp_path):
     assert [row["status"] for row in rows] == ["completed", "failed", "completed"]
     assert "mem_size=-5" in rows[1]["error"] and rows[1]["final_average_accuracy"] is None
     assert all(0.0 < rows[i]["final_average_accuracy"] <= 1.0 for i in (0, 2))
+    # README: a job that failed before training gets a results.json with its status, error and config
+    failed = json.loads((tmp_path / rows[1]["run_dir"] / "results.json").read_text())
+    assert failed["status"] == "failed" and failed["config"]["mem_size"] == -5
+    assert failed["error"] == rows[1]["error"] and "mem_size=-5 is invalid" in failed["error"]
+    assert "accuracy_matrix" not in failed and failed.get("experiences_done", 0) == 0
 
 
 def test_optuna_preset_runs_three_trials(tmp_path):

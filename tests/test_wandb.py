@@ -67,6 +67,34 @@ def test_summary_holds_the_final_metrics_and_matrix(logged_run):
     assert run.summary["accuracy_matrix_heatmap/_type"] == "image-file"
 
 
+# README ("The W&B run"): what the run's summary holds.
+README_SUMMARY_METRICS = (
+    "final_average_accuracy",
+    "final_stream_accuracy",
+    "forgetting",
+    "bwt",
+    "train_seconds",
+    "task_il_final_average_accuracy",
+    "task_il_forgetting",
+    "task_il_bwt",
+)
+
+
+def test_summary_holds_every_key_the_readme_promises_with_the_results_values(logged_run):
+    results, run, _ = logged_run
+    for key in README_SUMMARY_METRICS:
+        assert run.summary[key] == pytest.approx(results[key], abs=1e-12), key
+    assert run.summary["train_seconds"] == pytest.approx(
+        sum(results["timings"]["train_seconds_per_experience"])
+    )
+    assert run.summary["task_il_evaluation"] == results["task_il_evaluation"]
+    assert (run.summary["mem_size"], run.summary["storage"], run.summary["status"]) == (
+        200,
+        "class_balanced",
+        "completed",
+    )
+
+
 def test_offline_run_says_how_to_sync(logged_run):
     _, _, result = logged_run
     assert "wandb sync" in result.stderr

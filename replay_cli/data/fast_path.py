@@ -22,8 +22,7 @@ from typing import Any
 from avalanche.benchmarks.utils.data_loader import MultiDatasetDataLoader
 from avalanche.evaluation.metrics import ExperienceAccuracy, StreamAccuracy
 from avalanche.training.plugins import SupervisedPlugin
-from torch.utils.data import DataLoader
-from torch.utils.data._utils.collate import default_collate
+from torch.utils.data import DataLoader, default_collate
 
 from replay_cli.data import avalanche_internals
 from replay_cli.data.transforms import ImageTransform

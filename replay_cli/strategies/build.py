@@ -1,7 +1,8 @@
 """Build the configured strategy. A strategy's config names an Avalanche strategy class (or a small
 builder with the same call signature) as ``_target_`` with the method's own arguments, its Avalanche
-plugins under ``plugins``, and the run's top-level keys it reads under ``uses``; adding a method is
-one config file."""
+plugins under ``plugins``, the run's top-level keys it reads under ``uses``, and, when it keeps state
+beyond its buffer, the adapter that checkpoints it under ``state`` (see
+:mod:`replay_cli.storage.state`); adding a method is one config file."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ COMMON_KEYS = (
     "replay_update",
 )
 # Strategy keys read here, not passed to the strategy's constructor.
-_LABELS = ("name", "uses", "plugins", "device", "buffer_reader", "model_needs")
+_LABELS = ("name", "uses", "plugins", "device", "buffer_reader", "model_needs", "state")
 
 
 def resolve_device(requested: str) -> str:

@@ -2,12 +2,15 @@
 code from it (Avalanche's dill-based ``save_checkpoint`` fails on current torch anyway).
 
 After every finished step the run directory gets ``checkpoint.pt`` (written beside, then renamed):
-model and optimizer state, the storage policy's buffer, the training clock, the RNG states, the
-results so far and the W&B run id. A resumed run continues exactly where the saved one stopped.
+model and optimizer state, the method's state (its buffer and, where its strategy config declares a
+``state`` adapter, what that adapter saves; see :mod:`replay_cli.storage.state`), the training
+clock, the RNG states, the results so far and the W&B run id. A resumed run continues exactly where
+the saved one stopped; a run whose method keeps state no checkpoint holds says so once, runs on, and
+its resume is refused with one line.
 
-The buffer is saved as references, not data: every training sample carries its experience of
-origin and its index in that experience, so the buffer (and every group buffer inside balanced
-policies) is rebuilt from the same benchmark, sample for sample, in the same order.
+Datasets are saved as references, not data: every training sample carries its experience of origin
+and its index in that experience, so buffers (and every group buffer inside balanced policies) are
+rebuilt from the same benchmark, sample for sample, in the same order.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +27,7 @@ from replay_cli.reporting.results import replace_atomically
 from replay_cli.strategies.build import method_buffer
 
 CHECKPOINT_FILE = "checkpoint.pt"
-FORMAT = "replay-cli-checkpoint/1"
-_NOT_STATE = {"selection_strategy", "_curr_strategy"}  # rebuilt from the config (they hold the model)
+FORMAT = "replay-cli-checkpoint/2"
 
 
 def checkpoint_path(run_dir: Path) -> Path:
@@ -48,28 +51,6 @@ def rng_state() -> dict[str, Any]:
     }
 
 
-def _encode(value: Any, samples_of: Any) -> Any:
-    """Plain data for a storage policy's attributes: datasets become sample references."""
-    import torch
-    from avalanche.benchmarks.utils import AvalancheDataset
-    from avalanche.training.storage_policy import ExemplarsBuffer
-
-    if isinstance(value, AvalancheDataset):
-        return {"__samples__": samples_of(value)}
-    if isinstance(value, ExemplarsBuffer):
-        state = {k: _encode(v, samples_of) for k, v in vars(value).items() if k not in _NOT_STATE}
-        return {"__buffer__": type(value).__name__, "state": state}
-    if isinstance(value, set):
-        return {"__set__": [_encode(v, samples_of) for v in sorted(value)]}
-    if isinstance(value, dict):
-        return {"__dict__": [[_encode(k, samples_of), _encode(v, samples_of)] for k, v in value.items()]}
-    if isinstance(value, (list, tuple)):
-        return [_encode(v, samples_of) for v in value]
-    if value is None or isinstance(value, (bool, int, float, str, torch.Tensor)):
-        return value
-    raise TypeError(f"cannot checkpoint a storage policy attribute of type {type(value).__name__}")
-
-
 def sample_references(dataset: Any) -> Any:
     """(experience of origin, index in it) of each sample, in the dataset's order."""
     import torch
@@ -91,8 +72,13 @@ def save_checkpoint(
     strategy: Any,
     storage_policy: Any | None,
     wandb_run_id: str | None,
+    adapter: Any | None = None,
 ) -> None:
+    """Write ``checkpoint.pt``; the method's state goes through :mod:`replay_cli.storage.state`
+    (``adapter``: the strategy's declared :class:`~replay_cli.storage.state.StateAdapter`)."""
     import torch
+
+    from replay_cli.storage.state import method_state
 
     state = {
         "format": FORMAT,
@@ -101,12 +87,21 @@ def save_checkpoint(
         "model": strategy.model.state_dict(),
         "optimizer": strategy.optimizer.state_dict(),
         "clock": {k: v for k, v in vars(strategy.clock).items() if isinstance(v, int)},
-        "storage_policy": _encode(storage_policy, sample_references) if storage_policy is not None else None,
+        "method": method_state(strategy, storage_policy, adapter, sample_references),
         "rng": rng_state(),
         "wandb_run_id": wandb_run_id,
     }
+    if state["method"]["uncovered"] and not _warned.get(str(run_dir)):
+        _warned[str(run_dir)] = True
+        print(
+            f"replay-run: warning: this run cannot be resumed: {state['method']['uncovered']}",
+            file=sys.stderr,
+        )
     # the previous checkpoint goes with the rename: only the last is kept
     replace_atomically(checkpoint_path(run_dir), lambda handle: torch.save(state, handle))
+
+
+_warned: dict[str, bool] = {}  # one warning per run directory, not one per step
 
 
 class Checkpointer:
@@ -114,7 +109,10 @@ class Checkpointer:
     for a step whose results every other sink has already written."""
 
     def __init__(self, run_dir: Path, config: dict[str, Any], strategy: Any, loggers: list[Any]):
+        from replay_cli.storage.state import state_adapter
+
         self.run_dir, self.config, self.strategy, self.loggers = run_dir, config, strategy, loggers
+        self.adapter = state_adapter(config["strategy"].get("state"))
 
     def experience_done(self, results: Any) -> None:
         run_ids = [getattr(logger, "run_id", None) for logger in self.loggers]
@@ -125,6 +123,7 @@ class Checkpointer:
             strategy=self.strategy,
             storage_policy=method_buffer(self.strategy),
             wandb_run_id=next((i for i in run_ids if i), None),
+            adapter=self.adapter,
         )
 
     def run_ended(self, results: Any) -> None:
@@ -150,40 +149,11 @@ def load_checkpoint(run_dir: Path) -> dict[str, Any]:
         raise UsageError(f"resume={run_dir}: {CHECKPOINT_FILE} is not a {FORMAT} checkpoint")
     state["config"] = json.loads(state["config"])
     state["results"] = json.loads(state["results"])
+    reason, results = state["method"]["uncovered"], state["results"]
+    if reason and len(results["accuracy_matrix"]) < results["n_steps"]:
+        name = state["config"]["strategy"].get("name")
+        raise UsageError(f"resume={run_dir}: strategy {name} cannot be resumed: {reason}; run it again")
     return state
-
-
-def _decode(value: Any, rebuild: Any, selection_strategy: Any) -> Any:
-    from avalanche.training import storage_policy as policies
-
-    if isinstance(value, list):
-        return [_decode(v, rebuild, selection_strategy) for v in value]
-    if not isinstance(value, dict):
-        return value
-    if "__samples__" in value:
-        return rebuild(value["__samples__"])
-    if "__set__" in value:
-        return {_decode(v, rebuild, selection_strategy) for v in value["__set__"]}
-    if "__dict__" in value:
-        return {
-            _decode(k, rebuild, selection_strategy): _decode(v, rebuild, selection_strategy)
-            for k, v in value["__dict__"]
-        }
-    if "__buffer__" in value:
-        buffer_class = getattr(policies, value["__buffer__"], None)
-        if not (isinstance(buffer_class, type) and issubclass(buffer_class, policies.ExemplarsBuffer)):
-            raise UsageError(f"checkpoint names an unknown storage buffer {value['__buffer__']!r}")
-        buffer = buffer_class.__new__(buffer_class)
-        _restore_buffer(buffer, value["state"], rebuild, selection_strategy)
-        return buffer
-    return {k: _decode(v, rebuild, selection_strategy) for k, v in value.items()}
-
-
-def _restore_buffer(buffer: Any, state: dict[str, Any], rebuild: Any, selection_strategy: Any) -> None:
-    for key, encoded in state.items():
-        setattr(buffer, key, _decode(encoded, rebuild, selection_strategy))
-    if selection_strategy is not None:
-        buffer.selection_strategy, buffer._curr_strategy = selection_strategy, None
 
 
 def dataset_rebuilder(benchmark: Any) -> Any:
@@ -216,34 +186,31 @@ def restore_rng(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _single_param_group(optimizer: Any, model: Any) -> dict[str, Any]:
-    """What Avalanche sets up on a strategy's first experience (all parameters in one group, by name),
-    so that the saved optimizer state maps onto the same parameters and is kept, not reset."""
-    optimizer.param_groups[0]["params"] = list(model.parameters())
-    return dict(model.named_parameters())
-
-
 def restore_training_state(
     state: dict[str, Any], *, strategy: Any, storage_policy: Any, benchmark: Any, steps_done: int
 ) -> None:
-    """Put model, optimizer, buffer, clock and RNGs back as they were after ``steps_done`` steps."""
-    from avalanche.benchmarks.utils import concat_datasets
+    """Put model, optimizer, the method's state, clock and RNGs back as they were after
+    ``steps_done`` steps. The optimizer is set up as the strategy sets it up itself (its public
+    ``make_optimizer``, before and after adapting the model to each finished experience, and adapting
+    it to the test stream as each evaluation did), so the saved optimizer state maps onto the same
+    parameters in the same order, and is kept."""
     from avalanche.models.utils import avalanche_model_adaptation
 
-    finished = list(benchmark.train_stream)[:steps_done]
-    for experience in finished:  # dynamic heads grow as in the original run before weights load
-        avalanche_model_adaptation(strategy.model, experience)
-    strategy.model.load_state_dict(state["model"])
-    strategy.optimized_param_id = _single_param_group(strategy.optimizer, strategy.model)
+    from replay_cli.storage.state import load_method_state, state_adapter
+
+    model = strategy.model
+    strategy.make_optimizer(reset_optimizer_state=True)
+    for experience in list(benchmark.train_stream)[:steps_done]:  # dynamic heads grow as they did:
+        model.train()  # when training on the step's experience (the optimizer takes the new ones),
+        avalanche_model_adaptation(model, experience)
+        strategy.make_optimizer()
+        model.eval()  # then when evaluating on every test experience (heads of unseen tasks)
+        for test_experience in benchmark.test_stream:
+            avalanche_model_adaptation(model, test_experience)
+    model.load_state_dict(state["model"])
     strategy.optimizer.load_state_dict(state["optimizer"])
     for key, value in state["clock"].items():
         setattr(strategy.clock, key, value)
-    if hasattr(strategy, "dataset") and finished:  # Cumulative: all data seen so far, concatenated in order
-        strategy.dataset = finished[0].dataset
-        for experience in finished[1:]:
-            strategy.dataset = concat_datasets([strategy.dataset, experience.dataset])
-    if storage_policy is not None and state["storage_policy"] is not None:
-        policy = storage_policy
-        selection = getattr(policy, "selection_strategy", None)
-        _restore_buffer(policy, state["storage_policy"]["state"], dataset_rebuilder(benchmark), selection)
+    adapter = state_adapter(state["config"]["strategy"].get("state"))
+    load_method_state(strategy, storage_policy, adapter, state["method"], dataset_rebuilder(benchmark))
     restore_rng(state["rng"])
