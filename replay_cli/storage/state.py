@@ -245,7 +245,7 @@ def uncovered(strategy: Any, buffer: Any | None, adapter: StateAdapter | None) -
     Covered without an adapter: Avalanche's Naive, Replay, JointTraining and DER; the ReplayPlugin
     (its storage policy is ``buffer``), the evaluation, periodic-evaluation and clock plugins, and
     replay-cli's own plugins
-    (rebuilt from the config, they keep nothing between steps)."""
+    (rebuilt from the config, they keep nothing between steps or save it themselves as adapters)."""
     if buffer is not None and (adapter is None or isinstance(adapter, BufferOnly)):
         try:
             _handlers(buffer)
@@ -272,20 +272,30 @@ def method_state(
     strategy: Any, buffer: Any | None, adapter: StateAdapter | None, samples_of: SamplesOf
 ) -> dict[str, Any]:
     """Everything a method keeps between steps beyond model, optimizer, clock and RNGs:
-    ``{"buffer": buffer_state | None, "strategy": adapter's state | None, "uncovered": reason | None}``.
+    ``{"buffer": buffer_state | None, "strategy": adapter's state | None, "plugins": {position:
+    state} of the plugins that are adapters themselves, "uncovered": reason | None}``.
     Never raises: a state that cannot be saved is recorded as uncovered (the run goes on; its
     resume is refused)."""
     reason = uncovered(strategy, buffer, adapter)
-    state: dict[str, Any] = {"buffer": None, "strategy": None, "uncovered": reason}
+    state: dict[str, Any] = {"buffer": None, "strategy": None, "plugins": {}, "uncovered": reason}
     try:
         if buffer is not None and reason is None and (adapter is None or _supported(buffer)):
             state["buffer"] = buffer_state(buffer, samples_of)
         if adapter is not None:
             state["strategy"] = adapter.save(strategy, samples_of)
+        state["plugins"] = {
+            str(i): plugin.save(strategy, samples_of) for i, plugin in _stateful_plugins(strategy)
+        }
     except Exception as error:  # a checkpoint never ends a run
         failure = f"saving its state failed ({type(error).__name__}: {error})"
-        state.update(buffer=None, strategy=None, uncovered=failure)
+        state.update(buffer=None, strategy=None, plugins={}, uncovered=failure)
     return state
+
+
+def _stateful_plugins(strategy: Any) -> list[tuple[int, Any]]:
+    """Plugins of ours that keep state between steps save it themselves, as a :class:`StateAdapter`
+    (keyed by their position: the same config builds the same plugin list)."""
+    return [(i, p) for i, p in enumerate(strategy.plugins) if isinstance(p, StateAdapter)]
 
 
 def load_method_state(
@@ -296,6 +306,9 @@ def load_method_state(
         load_buffer_state(buffer, state["buffer"], rebuild)
     if adapter is not None and state["strategy"] is not None:
         adapter.load(strategy, state["strategy"], rebuild)
+    for i, plugin in _stateful_plugins(strategy):
+        if str(i) in state.get("plugins", {}):
+            plugin.load(strategy, state["plugins"][str(i)], rebuild)
 
 
 def _supported(buffer: Any) -> bool:

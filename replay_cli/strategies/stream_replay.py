@@ -101,6 +101,14 @@ class StreamReplayPlugin(SupervisedPlugin):
     def count(self) -> int:
         return min(self.storage_policy.samples_seen, self.size)
 
+    def save(self, strategy: Any, samples_of: Any) -> dict[str, Any]:
+        """Checkpoint state beyond the buffer (saved as the method buffer): how many samples the
+        reservoir has seen, on which its next slots depend."""
+        return {"samples_seen": int(self.storage_policy.samples_seen)}
+
+    def load(self, strategy: Any, state: dict[str, Any], rebuild: Any) -> None:
+        self.storage_policy.samples_seen = state["samples_seen"]
+
     def before_training_exp(self, strategy: Any, num_workers: int = 0, **kwargs: Any) -> None:
         """The new data is read through a loader whose batches of indices are recorded, so each
         sample entering the buffer keeps its reference (the fast path keeps this batch sampler)."""

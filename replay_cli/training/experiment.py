@@ -142,7 +142,8 @@ def _run(
 
         def probe(samples_seen: int) -> None:
             evaluation = strategy.eval(benchmark.test_stream, **loader)
-            results.add_anytime(samples_seen, _stream_accuracy(evaluation, benchmark, test_sizes))
+            row = metrics.accuracy_row(evaluation, benchmark.n_experiences)
+            results.add_anytime(samples_seen, _stream_accuracy(evaluation, row, benchmark, test_sizes))
 
         protocol.probe = probe
     start = len(results.accuracy_matrix)
@@ -156,7 +157,7 @@ def _run(
             results.add_step(
                 row=row,
                 seen=step.seen,
-                stream_accuracy=_stream_accuracy(evaluation, benchmark, test_sizes),
+                stream_accuracy=_stream_accuracy(evaluation, row, benchmark, test_sizes),
                 composition=metrics.buffer_composition(
                     buffer_samples(strategy, cfg.strategy.get("buffer_reader"))
                 ),
@@ -187,11 +188,14 @@ def _run(
     return results
 
 
-def _stream_accuracy(evaluation: dict[str, Any], benchmark: Any, test_sizes: Any) -> float | None:
-    """Avalanche reports stream accuracy per task label: pooled over them when there are several."""
+def _stream_accuracy(
+    evaluation: dict[str, Any], row: list[float], benchmark: Any, test_sizes: Any
+) -> float | None:
+    """Avalanche reports stream accuracy per task label: pooled over them (from the accuracy
+    row) when there are several."""
     if benchmark.n_tasks == 1:
         return metrics.stream_accuracy(evaluation)
-    return metrics.pooled_accuracy(metrics.accuracy_row(evaluation, benchmark.n_experiences), test_sizes)
+    return metrics.pooled_accuracy(row, test_sizes)
 
 
 def _end_early(results: RunResults, sinks: Sequence[Any], status: str, reason: str, run_dir: Path) -> str:
