@@ -14,8 +14,9 @@ from replay_cli.config.instantiate import complete, instantiate_group
 
 # Top-level keys that belong to some methods only: a strategy lists those it reads under ``uses``.
 COMMON_KEYS = ("mem_size", "batch_size", "batch_size_mem", "task_balanced_dataloader", "storage")
-# Strategy keys read here, not passed to the strategy's constructor.
-_LABELS = ("name", "uses", "plugins", "device")
+# Strategy keys read here, not passed to the strategy's constructor; ``check``: a function (cfg,
+# benchmark) raising ConfigError for settings the method cannot run with (see validate_against_benchmark).
+_LABELS = ("name", "uses", "plugins", "device", "check")
 
 
 def resolve_device(requested: str) -> str:
