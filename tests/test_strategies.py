@@ -80,3 +80,19 @@ def test_der_buffer_keeps_logits_and_counts_samples():
     composition = buffer_composition(buffer)
     assert composition["size"] == len(buffer) == 50
     assert set(composition["per_class"]) == {"0", "1"} and int(y) in (0, 1)
+
+
+@pytest.mark.parametrize(("mem_size", "refused"), [(320, False), (319, True)])
+def test_er_aml_accepts_a_batch_up_to_each_class_share(mem_size, refused):
+    """32 per step from each of 10 classes' shares: 320 samples suffice, 319 leave a share of 31."""
+    from replay_cli.config.validation import validate_against_benchmark
+    from replay_cli.errors import ConfigError
+    from replay_cli.training import builders
+
+    cfg = compose_config("strategy=er_aml", f"mem_size={mem_size}", "batch_size=32")
+    benchmark = builders.build_benchmark(cfg)
+    if refused:
+        with pytest.raises(ConfigError, match="batch_size=32 is invalid: expected an integer <= 31"):
+            validate_against_benchmark(cfg, benchmark)
+    else:
+        validate_against_benchmark(cfg, benchmark)
