@@ -130,6 +130,29 @@ BAD_INPUTS = [
         ["strategy=icarl", "mem_size=5"],
         "mem_size=5 is invalid: expected an integer >= 10 with strategy=icarl",
     ),
+    # the replay methods' own hyperparameters, and the common keys a method with its own buffer ignores
+    (["strategy=der", "strategy.alpha=-1"], "strategy.alpha=-1 is invalid: expected a number >= 0"),
+    (["strategy=der", "strategy.beta=lots"], "strategy.beta=lots is invalid: expected a number >= 0"),
+    (["strategy=mir", "strategy.subsample=0"], "strategy.subsample=0 is invalid: expected an integer >= 1"),
+    (
+        ["strategy=mir", "strategy.subsample=10"],
+        "strategy.subsample=10 is invalid: expected an integer >= batch_size_mem (32)",
+    ),
+    (["strategy=er_aml", "strategy.temp=0"], "strategy.temp=0 is invalid: expected a number > 0"),
+    (
+        ["strategy=er_aml", "mem_size=200"],
+        "batch_size=32 is invalid: expected an integer <= 20 with strategy=er_aml",
+    ),
+    (
+        ["strategy=rar", "strategy.plugins.rar.epsilon_fgsm=2"],
+        "strategy.plugins.rar.epsilon_fgsm=2 is invalid: expected a number in [0, 1]",
+    ),
+    (["strategy=der", "model.head=multi"], "model.head=multi is invalid: expected single with strategy=der"),
+    (["strategy=er_ace", "storage=reservoir"], "storage=reservoir has no effect with strategy=er_ace"),
+    (
+        ["strategy=der", "task_balanced_dataloader=true"],
+        "task_balanced_dataloader=true has no effect with strategy=der",
+    ),
 ]
 
 

@@ -26,6 +26,11 @@ def test_the_required_presets_exist():
         "der_er_seq_mnist_500",
         "der_er_seq_cifar10_200",
         "der_er_seq_cifar10_500",
+        "clb_mir_split_mnist",
+        "clb_mir_permuted_mnist",
+        "clb_mir_split_cifar10",
+        "clb_er_ace_split_cifar10",
+        "clb_er_aml_split_cifar10",
     } <= set(PRESETS)
     assert len(SPLIT_DIGITS) >= 2
 
@@ -114,6 +119,27 @@ def test_online_replay_presets_follow_continual_learning_baselines(preset, bench
         0.1,
     )
     assert cfg.reproduce.metric == "final_stream_accuracy" and cfg.reproduce.target == target
+
+
+def test_mir_preset_follows_the_reference():
+    """continual-learning-baselines experiments/split_mnist/mir.py, as the preset composes it."""
+    from tests.conftest import compose_config
+
+    cfg = compose_config("experiment=clb_mir_split_mnist", "seed=2")
+    assert (cfg.strategy.name, cfg.model.hidden_sizes[0], cfg.model.dropout, cfg.optimizer.lr) == (
+        "mir",
+        400,
+        0.5,
+        0.05,
+    )
+    assert (cfg.mem_size, cfg.strategy.subsample, cfg.batch_size, cfg.batch_size_mem) == (500, 50, 10, 10)
+    assert cfg.benchmark.seed == 0  # the reference's class order for every run seed
+    assert cfg.reproduce.verified is True and cfg.reproduce.metric == "final_stream_accuracy"
+
+
+def test_split_digits_preset_reaches_its_target_on_seed_0(tmp_path):
+    row = reproduce("split_digits_reservoir_200", [0], [], tmp_path)
+    assert row.passed, (row.values, row.target)
 
 
 @pytest.mark.slow

@@ -99,12 +99,43 @@ def hydra_config(*overrides: str):
         ("batch_ratio", {"batch_size_mem", "seed"}),
         ("task_balanced", {"task_balanced_dataloader", "seed"}),
         ("baselines", {"strategy", "seed"}),
+        ("replay_methods", {"strategy", "seed"}),
     ],
 )
 def test_sweep_presets_are_multiruns_over_their_keys(preset, swept):
     cfg = hydra_config(f"sweep={preset}")
     assert str(cfg.hydra.mode) == "RunMode.MULTIRUN"
     assert set(cfg.hydra.sweeper.params) == swept
+
+
+def test_replay_methods_sweep_runs_every_method_with_the_same_memory_and_seeds():
+    cfg = hydra_config("sweep=replay_methods")
+    methods = cfg.hydra.sweeper.params.strategy.split(",")
+    assert sorted(methods) == sorted(
+        ["replay", "er_ace", "er_aml", "der", "mir", "rar", "gdumb", "gss_greedy", "icarl", "bic", "scr"]
+    )
+    assert cfg.hydra.sweeper.params.seed == "0,1,2" and "mem_size" not in cfg.hydra.sweeper.params
+
+
+@pytest.mark.slow
+def test_replay_methods_sweep_compares_one_row_per_method(tmp_path):
+    """Six of the methods, two seeds, one epoch: the sweep, then replay-compare (mean ± std per method)."""
+    from tests.conftest import replay_compare
+
+    methods = "replay,er_ace,er_aml,der,mir,rar"
+    result = replay_run(
+        "-m", "sweep=replay_methods", f"strategy={methods}", "seed=0,1", "logger=none", *TINY, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    compared = replay_compare(str(sweep_dir(tmp_path)), "--format", "json", cwd=tmp_path)
+    assert compared.returncode == 0, compared.stderr
+    rows = json.loads(compared.stdout)["rows"]
+    assert sorted(row["strategy"] for row in rows) == sorted(methods.split(","))
+    assert all(row["n"] == 2 and row["final_average_accuracy_std"] >= 0 for row in rows)
+    for path in sweep_dir(tmp_path).glob("*/results.json"):
+        job = json.loads(path.read_text())
+        assert job["config"]["mem_size"] == 500
+        assert all(0 < step["size"] <= 500 for step in job["buffer_composition"][1:])
 
 
 @pytest.mark.parametrize(

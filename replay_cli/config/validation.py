@@ -49,6 +49,16 @@ def number(low: float, high: float, low_open: bool = False, high_open: bool = Fa
     return Rule(f"a number in {left}{low}, {high}{right}", accepts)
 
 
+def at_least(minimum: float, open_: bool = False) -> Rule:
+    """A number without an upper bound (loss weights, temperatures)."""
+
+    def accepts(v: Any) -> bool:
+        real = isinstance(v, (int, float)) and not isinstance(v, bool)
+        return real and (v > minimum if open_ else v >= minimum)
+
+    return Rule(f"a number {'>' if open_ else '>='} {minimum}", accepts)
+
+
 def boolean() -> Rule:
     return Rule("true or false", lambda v: isinstance(v, bool))
 
@@ -163,6 +173,22 @@ RULES: dict[str, Rule] = {
         lambda v: _is_number(v) and (v == -1 or 0 <= v <= 1),
     ),
     "strategy.plugins.bic.lr": number(0, 10, low_open=True),
+    # the replay methods' own hyperparameters (conf/strategy/<method>.yaml)
+    "strategy.alpha": at_least(0),
+    "strategy.beta": at_least(0),
+    "strategy.subsample": integer(minimum=1),
+    "strategy.temp": at_least(0, open_=True),
+    "strategy.base_temp": at_least(0, open_=True),
+    "strategy.same_task_neg": boolean(),
+    "strategy.plugins.rar.opt_lr": number(0, 10, low_open=True),
+    "strategy.plugins.rar.name_ext_layer": Rule(
+        "a layer name or null", lambda v: v is None or (isinstance(v, str) and v != "")
+    ),
+    "strategy.plugins.rar.use_adversarial_replay": boolean(),
+    "strategy.plugins.rar.beta_coef": at_least(0),
+    "strategy.plugins.rar.decay_factor_fgsm": at_least(0),
+    "strategy.plugins.rar.epsilon_fgsm": number(0, 1),
+    "strategy.plugins.rar.iter_fgsm": integer(minimum=1),
 }
 
 
@@ -222,6 +248,10 @@ def _check_consistency(cfg: DictConfig) -> None:
             raise ConfigError(
                 f"storage.policy.{needed}", None, "an integer >= 1 when storage.policy.adaptive_size=false"
             )
+    subsample = cfg.strategy.get("subsample")
+    if subsample is not None and subsample < cfg.batch_size_mem:  # MIR replays the worst of subsample
+        allowed = f"an integer >= batch_size_mem ({cfg.batch_size_mem})"
+        raise ConfigError("strategy.subsample", subsample, allowed)
     if "storage" in cfg.strategy.uses:
         from replay_cli.storage.capacity import check_fixed_shares
 
@@ -280,6 +310,10 @@ def validate_against_benchmark(cfg: DictConfig, benchmark: Any) -> None:
         from replay_cli.storage.capacity import warn_unserved_groups
 
         warn_unserved_groups(cfg.storage, cfg.mem_size, benchmark)
+    if cfg.strategy.get("check"):  # the method's own limits (strategy.check names the function)
+        from hydra.utils import get_method
+
+        get_method(cfg.strategy.check)(cfg, benchmark)
 
 
 def _check_task_balanced_batch(batch_size_mem: int, benchmark: Any) -> None:

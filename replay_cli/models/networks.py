@@ -108,3 +108,18 @@ class MultiHead(MultiTaskModule):
 def uses_multi_head(head: str, n_tasks: int) -> bool:
     """``auto`` gives task-incremental benchmarks (more than one task label) a head per task."""
     return head == "multi" or (head == "auto" and n_tasks > 1)
+
+
+def feature_extractor(model: nn.Module, method: str) -> nn.Module:
+    """The model's ``features`` block (input -> feature vector), for methods that work in feature space.
+
+    Raises :class:`~replay_cli.errors.UsageError` naming ``method`` when the model has none."""
+    from replay_cli.errors import UsageError
+
+    features = getattr(model, "features", None)
+    if not isinstance(features, nn.Module):
+        raise UsageError(
+            f"strategy={method} needs a model with a `features` block (its feature extractor); "
+            f"{type(model).__name__} has none: choose model=mlp, cnn or resnet18"
+        )
+    return features

@@ -24,8 +24,9 @@ COMMON_KEYS = (
     "storage",
     "replay_update",
 )
-# Strategy keys read here, not passed to the strategy's constructor.
-_LABELS = ("name", "uses", "plugins", "device", "buffer_reader", "model_needs", "state")
+# Strategy keys read here, not passed to the strategy's constructor; ``check``: a function (cfg,
+# benchmark) raising ConfigError for settings the method cannot run with (see validate_against_benchmark).
+_LABELS = ("name", "uses", "plugins", "device", "buffer_reader", "model_needs", "state", "check")
 
 
 def resolve_device(requested: str) -> str:

@@ -1,0 +1,26 @@
+"""Limits of Avalanche's methods that only the built benchmark reveals, named by a strategy's
+``check`` key and called before training (see config.validation.validate_against_benchmark)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from omegaconf import DictConfig
+
+from replay_cli.errors import ConfigError
+
+
+def single_head(cfg: DictConfig, benchmark: Any) -> None:
+    """Methods that call the model without task labels (DER computing its stored logits, RAR tracing
+    the model for its feature layer) cannot drive one head per task: raises :class:`ConfigError`
+    on ``model.head`` when the run would build a multi-head model."""
+    from replay_cli.models.networks import uses_multi_head
+
+    head = cfg.model.get("head", "auto")
+    if uses_multi_head(head, benchmark.n_tasks):
+        raise ConfigError(
+            "model.head",
+            head,
+            f"single with strategy={cfg.strategy.name} (Avalanche's method calls the model without task "
+            f"labels; {benchmark.name} gives {benchmark.n_tasks} task label(s))",
+        )
