@@ -40,9 +40,17 @@ def two_runs(tmp_path_factory):
     return cwd
 
 
-def test_a_refused_command_imports_nothing_heavy_and_leaves_no_directory(tmp_path):
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("mem_size=-5", "mem_size=-5 is invalid"),
+        ("benchmark.n_experiences=11", "benchmark.n_experiences=11 is invalid: expected an integer in"),
+        ("benchmark.class_order=[0,0,1]", "benchmark.class_order=[0, 0, 1] is invalid: expected a perm"),
+    ],
+)
+def test_a_refused_command_imports_nothing_heavy_and_leaves_no_directory(override, message, tmp_path):
     probe = (
-        "import sys\nfrom replay_cli import cli\nsys.argv = ['replay-run', 'mem_size=-5']\n"
+        f"import sys\nfrom replay_cli import cli\nsys.argv = ['replay-run', {override!r}]\n"
         "try:\n    cli.main()\nexcept SystemExit as end:\n"
         f"    print([m for m in {HEAVY!r} if m in sys.modules], end.code)\n"
     )
@@ -50,7 +58,7 @@ def test_a_refused_command_imports_nothing_heavy_and_leaves_no_directory(tmp_pat
         [sys.executable, "-c", probe], cwd=tmp_path, env=cli_env(), capture_output=True, text=True
     )
     assert result.stdout.strip() == "[] 2", result.stderr
-    assert "mem_size=-5 is invalid" in result.stderr
+    assert message in result.stderr
     assert not (tmp_path / "outputs").exists()
 
 

@@ -211,6 +211,9 @@ def validate(cfg: DictConfig) -> None:
         if value is not _ABSENT and not rule.accepts(value):
             raise ConfigError(key, value, rule.allowed)
     _check_consistency(cfg)
+    from replay_cli.data.benchmarks import check_class_split
+
+    check_class_split(OmegaConf.to_container(cfg.benchmark, resolve=True))
 
 
 # Storage policies (``storage.policy._target_`` class names) that replay_update=iteration can fill:

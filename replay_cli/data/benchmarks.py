@@ -310,3 +310,25 @@ def synthetic_tensors(
         return prototypes[labels].add_(noise), labels
 
     return *sample(train_samples), *sample(test_samples)
+
+
+def check_class_split(node: Any) -> None:
+    """The class-split checks of a benchmark config node, made from the config alone (no import of
+    torch or Avalanche) so that a bad split is refused before anything is built or printed; the
+    builders above check the same when called directly.
+
+    Raises :class:`ConfigError` for a class order that is not a permutation of the benchmark's
+    classes or more experiences than classes."""
+    from replay_cli.config.validation import validate_class_split
+
+    builder = str(node.get("_target_", "")).rsplit(".", 1)[-1]
+    n_experiences = node.get("n_experiences")
+    if builder == "split_digits":
+        validate_class_split(node.get("class_order"), n_experiences, num_classes=10)
+    elif builder == "synthetic":
+        validate_class_split(None, n_experiences, node.get("num_classes"))
+    elif builder == "classic" and node.get("generator") in CLASSIC:
+        spec = CLASSIC[node.get("generator")]
+        if spec.experiences == "split":
+            order = node.get("fixed_class_order")
+            validate_class_split(order, n_experiences, spec.num_classes, key="fixed_class_order")
