@@ -122,6 +122,10 @@ BAD_INPUTS = [
         ["strategy=bic", "strategy.plugins.bic.lr=0"],
         "strategy.plugins.bic.lr=0 is invalid: expected a number in (0, 10]",
     ),
+    (
+        ["strategy=gss_greedy", "protocol=online"],
+        "protocol.experience_size=10 is invalid: expected an integer >= 64 with strategy=gss_greedy",
+    ),
     (["strategy=gdumb", "batch_size_mem=8"], "batch_size_mem=8 has no effect with strategy=gdumb"),
     (["strategy=icarl", "storage=reservoir"], "storage=reservoir has no effect with strategy=icarl"),
     (["strategy=icarl", "model.head=multi"], "model.head=multi is invalid: expected single (strategy=icarl"),

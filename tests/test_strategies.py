@@ -96,3 +96,25 @@ def test_er_aml_accepts_a_batch_up_to_each_class_share(mem_size, refused):
             validate_against_benchmark(cfg, benchmark)
     else:
         validate_against_benchmark(cfg, benchmark)
+
+
+ONLINE_METHODS = ["er_ace", "er_aml", "mir", "gss_greedy", "scr", "gdumb"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ONLINE_METHODS)
+def test_online_methods_run_under_the_online_protocol(method, tmp_path):
+    """The methods the online-learning literature runs one pass over mini-experiences (64 samples:
+    GSS-greedy needs one minibatch of new plus replayed samples)."""
+    results = run(
+        tmp_path,
+        f"strategy={method}",
+        "protocol=online",
+        "protocol.experience_size=64",
+        "strategy.train_epochs=1",
+        "mem_size=320",
+    )
+    assert results["status"] == "completed" and len(results["accuracy_matrix"]) == 5
+    sizes = [step["size"] for step in results["buffer_composition"]]
+    assert len(sizes) == 5 and 0 < sizes[-1] <= 320 and max(sizes) <= 320
+    assert results["config"]["protocol"]["name"] == "online"

@@ -45,3 +45,19 @@ def buffer_labels(strategy: Any) -> BufferLabels:
     filled = plugin.ext_mem_list_current_index
     targets = [int(y) for y in plugin.ext_mem_list_y[:filled].tolist()]
     return BufferLabels(targets=targets, targets_task_labels=[0] * filled)
+
+
+def check(cfg: Any, benchmark: Any) -> None:
+    """Avalanche 0.6's GSS-greedy scores a minibatch against buffer subsets of the minibatch's size
+    and fails ("max() arg is an empty sequence") while its buffer holds fewer samples than that; under
+    the online protocol, mini-experiences smaller than one minibatch (new plus replayed) get there.
+    Raises :class:`ConfigError` naming ``protocol.experience_size``."""
+    needed = cfg.strategy.train_mb_size + MEMORY_BATCH
+    size = cfg.protocol.get("experience_size")
+    if size is not None and size < needed:
+        raise ConfigError(
+            "protocol.experience_size",
+            size,
+            f"an integer >= {needed} with strategy=gss_greedy (one minibatch: batch_size "
+            f"{cfg.strategy.train_mb_size} new + {MEMORY_BATCH} replayed)",
+        )
