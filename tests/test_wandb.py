@@ -205,3 +205,21 @@ def test_task_il_per_class_and_confusion_are_logged_as_in_results(logged_run):
     for image in ("confusion_matrix_heatmap", "buffer_share_vs_accuracy"):
         assert run.summary[f"{image}/_type"] == "image-file"
     assert "(task-IL " in result.stdout and "task-IL accuracy matrix" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("overrides", "name"),
+    [
+        (("storage=class_balanced",), "class_balanced-m500-s0"),
+        (("strategy=er_ace", "mem_size=200", "seed=1"), "er_ace-m200-s1"),
+        (("strategy=rar", "storage=reservoir"), "rar-reservoir-m500-s0"),
+        (("strategy=naive", "seed=1"), "naive-s1"),
+    ],
+)
+def test_run_names_tell_strategies_apart(overrides, name):
+    from omegaconf import OmegaConf
+
+    from replay_cli.reporting.wandb_logger import run_name
+    from tests.conftest import compose_config
+
+    assert run_name(OmegaConf.to_container(compose_config(*overrides), resolve=True)) == name

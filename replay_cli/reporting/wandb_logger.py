@@ -57,10 +57,16 @@ def sweep_group() -> str | None:
 
 
 def run_name(config: dict[str, Any]) -> str:
-    """Readable and unique within a sweep cell: ``class_balanced-m500-s0``, ``naive-s1``."""
-    if "storage" in config["strategy"]["uses"]:
-        return f"{config['storage']['name']}-m{config['mem_size']}-s{config['seed']}"
-    return f"{config['strategy']['name']}-s{config['seed']}"
+    """Readable and unique within a sweep cell: the strategy (left out for plain ``replay``), the
+    storage policy and memory size where the strategy reads them, the seed: ``class_balanced-m500-s0``,
+    ``er_ace-m200-s1``, ``rar-reservoir-m500-s0``, ``naive-s1``."""
+    strategy, uses = config["strategy"], config["strategy"]["uses"]
+    parts = [] if strategy["name"] == "replay" else [strategy["name"]]
+    if "storage" in uses:
+        parts.append(config["storage"]["name"])
+    if "mem_size" in uses:
+        parts.append(f"m{config['mem_size']}")
+    return "-".join([*parts, f"s{config['seed']}"])
 
 
 class WandbLogger:
