@@ -158,3 +158,27 @@ def test_avalanche_internals_the_fast_path_reads_are_there():
         assert torch.equal(inputs, torch.stack([tree[i][0] for i in range(len(tree))]))
         assert torch.equal(fields[1], torch.tensor([int(tree[i][1]) for i in range(len(tree))]))
     assert callable(MultiDatasetDataLoader._make_pytorch_loader)
+
+
+def test_avalanche_internals_build_method_datasets_and_writable_experiences():
+    """The private constructors and the read-only experience dataset that the methods' memories
+    (stream replay, iCaRL) and BiC's plugin rely on: an Avalanche upgrade that moves them fails here."""
+    from torch.utils.data import TensorDataset
+
+    from replay_cli.data import avalanche_internals
+
+    x, y = torch.randn(6, 1, 2, 2), torch.tensor([0, 1, 2, 0, 1, 2])
+    view = avalanche_internals.tensor_classification_dataset(x, y, task_labels=[0] * 6)
+    assert len(view) == 6 and list(view.targets) == y.tolist()
+    assert list(view.targets_task_labels) == [0] * 6
+    wrapped = avalanche_internals.classification_dataset(TensorDataset(x, y), targets=y.tolist())
+    assert len(wrapped) == 6 and list(wrapped.targets) == y.tolist()
+
+    from replay_cli.data.benchmarks import split_digits
+
+    experience = split_digits().train_stream[0]
+    with pytest.raises(AttributeError):
+        experience.dataset = view  # read-only in Avalanche 0.6: why BiC gets a writable copy
+    copy = avalanche_internals.writable_experience(experience)
+    copy.dataset = view
+    assert copy.dataset is view and experience.dataset is not view

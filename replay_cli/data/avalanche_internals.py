@@ -150,3 +150,40 @@ def fetch_batches_from(loader: Any, data: Any, collate_fn: Any) -> None:
         return _make_data_loader_with_batched_sampler(data, batch_sampler, data_loader_args=settings)
 
     loader._make_pytorch_loader = types.MethodType(make, loader)
+
+
+# ---------------------------------------------------------------- datasets and experiences built by methods
+# Avalanche 0.6 builds a task-aware classification dataset from tensors (or a plain dataset with its
+# targets) only through these private constructors; its public ``as_*`` helpers need an existing
+# Avalanche dataset. Methods that keep their own memory (stream replay's tensor reservoir, iCaRL's
+# exemplars) use them to hand that memory back as an Avalanche dataset.
+
+
+def tensor_classification_dataset(x: Any, y: Any, task_labels: list[int]) -> Any:
+    """Avalanche's task-aware dataset over the tensors ``x`` (N, ...) and ``y`` (N,)."""
+    from avalanche.benchmarks.utils import _make_taskaware_tensor_classification_dataset
+
+    return _make_taskaware_tensor_classification_dataset(x, y, task_labels=task_labels)
+
+
+def classification_dataset(dataset: Any, targets: list[int], transform: Any = None) -> Any:
+    """Avalanche's task-aware dataset over a PyTorch ``dataset`` with its ``targets``."""
+    from avalanche.benchmarks.utils import _make_taskaware_classification_dataset
+
+    return _make_taskaware_classification_dataset(dataset, targets=targets, transform=transform)
+
+
+def writable_experience(experience: Any) -> Any:
+    """A shallow copy of ``experience`` whose ``dataset`` can be set (Avalanche 0.6's benchmark
+    experiences make it read-only; BiC's plugin assigns it). Same class otherwise."""
+    import copy
+
+    base = type(experience)
+
+    def set_dataset(self: Any, dataset: Any) -> None:
+        self._dataset = dataset
+
+    subclass = type(base.__name__, (base,), {"dataset": property(base.dataset.fget, set_dataset)})
+    duplicate = copy.copy(experience)
+    duplicate.__class__ = subclass
+    return duplicate

@@ -198,15 +198,6 @@ class WandbLogger:
         from replay_cli.reporting.class_views import wandb_final_views
         from replay_cli.reporting.figures import accuracy_heatmap
 
-        summary = results.summary()
-        for key in HEADLINE_METRICS:
-            if summary.get(key) is not None:
-                self.run.summary[key] = summary[key]
-        config = results.config
-        self.run.summary.update(
-            {"mem_size": config["mem_size"], "storage": config["storage"]["name"], "status": results.status}
-            | {"task_il_evaluation": results.task_il_evaluation}
-        )
         if results.accuracy_matrix:
             columns = ["after_step"] + [f"exp_{j}" for j in range(results.n_experiences)]
             table = [[i, *row] for i, row in enumerate(results.accuracy_matrix)]
@@ -220,8 +211,19 @@ class WandbLogger:
                     **_anytime_table(results),
                 },
                 step=len(results.accuracy_matrix) - 1,  # joins the last step's row
+                commit=True,  # written now, so the summary set below is not replaced by the row's keys
             )
             _close(figure)
+        # after the last row is committed: its keys (the step's train_seconds) would replace them
+        summary = results.summary()
+        for key in HEADLINE_METRICS:
+            if summary.get(key) is not None:
+                self.run.summary[key] = summary[key]
+        config = results.config
+        self.run.summary.update(
+            {"mem_size": config["mem_size"], "storage": config["storage"]["name"], "status": results.status}
+            | {"task_il_evaluation": results.task_il_evaluation}
+        )
         if results.status == "interrupted":
             self.run.mark_preempting()  # W&B shows it as preempted, to be resumed
         self.run.finish(exit_code=exit_status_of(results.status))

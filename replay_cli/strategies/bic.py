@@ -12,17 +12,18 @@ pinned stack in two places, nothing else changed.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from avalanche.training.plugins import BiCPlugin as AvalancheBiCPlugin
+
+from replay_cli.data.avalanche_internals import writable_experience
 
 
 class BiCPlugin(AvalancheBiCPlugin):
     """Avalanche's BiC plugin, same constructor (see the module docstring for what differs)."""
 
     def before_train_dataset_adaptation(self, strategy: Any, **kwargs: Any) -> None:
-        strategy.experience = writable(strategy.experience)  # the benchmark's own stays untouched
+        strategy.experience = writable_experience(strategy.experience)  # the benchmark's own stays untouched
         super().before_train_dataset_adaptation(strategy, **kwargs)
 
     def bias_correction_step(
@@ -57,16 +58,3 @@ class BiCPlugin(AvalancheBiCPlugin):
                 optimizer.step()
             schedule.step()
         self.bias_layer.eval().requires_grad_(False)
-
-
-def writable(experience: Any) -> Any:
-    """A shallow copy of ``experience`` with a settable ``dataset`` (same class otherwise)."""
-    base = type(experience)
-
-    def set_dataset(self: Any, dataset: Any) -> None:
-        self._dataset = dataset
-
-    subclass = type(base.__name__, (base,), {"dataset": property(base.dataset.fget, set_dataset)})
-    duplicate = copy.copy(experience)
-    duplicate.__class__ = subclass
-    return duplicate

@@ -12,6 +12,7 @@ from typing import Any
 
 from avalanche.training.plugins import SupervisedPlugin
 
+from replay_cli.data.avalanche_internals import classification_dataset
 from replay_cli.errors import ConfigError
 from replay_cli.strategies.build import BufferLabels
 
@@ -42,7 +43,7 @@ class ClassTimeline(SupervisedPlugin):
 
     def after_train_dataset_adaptation(self, strategy: Any, **kwargs: Any) -> None:
         import torch
-        from avalanche.benchmarks.utils import _make_taskaware_classification_dataset, concat_datasets
+        from avalanche.benchmarks.utils import concat_datasets
         from torch.utils.data import TensorDataset
 
         strategy.experience.benchmark = self.view
@@ -50,7 +51,7 @@ class ClassTimeline(SupervisedPlugin):
         if not icarl.x_memory:
             return
         targets = torch.tensor(list(itertools.chain.from_iterable(icarl.y_memory)))
-        exemplars = _make_taskaware_classification_dataset(
+        exemplars = classification_dataset(
             TensorDataset(torch.cat(icarl.x_memory).cpu(), targets),
             targets=targets.tolist(),
             transform=icarl.buffer_transform,

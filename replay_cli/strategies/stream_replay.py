@@ -180,13 +180,12 @@ class StreamReplayPlugin(SupervisedPlugin):
         """Put the buffer, as an Avalanche dataset with its sample references, in the policy."""
         if not self._stale:
             return
-        from avalanche.benchmarks.utils import _make_taskaware_tensor_classification_dataset
-
+        from replay_cli.data.avalanche_internals import tensor_classification_dataset
         from replay_cli.data.benchmarks import ORIGIN_ATTRIBUTE, ORIGIN_INDEX_ATTRIBUTE
 
         n = self.count
         x, y, t = (field[:n].cpu() for field in self.fields)
-        view = _make_taskaware_tensor_classification_dataset(x, y, task_labels=t.tolist())
+        view = tensor_classification_dataset(x, y, task_labels=t.tolist())
         view = view.update_data_attribute(ORIGIN_ATTRIBUTE, self.origin[:n, 0].tolist())
         self.storage_policy.buffer = view.update_data_attribute(
             ORIGIN_INDEX_ATTRIBUTE, self.origin[:n, 1].tolist()
