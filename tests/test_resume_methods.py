@@ -49,6 +49,8 @@ CASES = {
     "class_balanced": ("strategy=replay", "storage=class_balanced", "mem_size=60"),
     "herding": ("strategy=replay", "storage=herding", "mem_size=60"),
     "cumulative": ("strategy=cumulative",),
+    "der": ("strategy=der", "mem_size=60"),  # its buffer keeps each sample's logits
+    "er_ace": ("strategy=er_ace", "mem_size=60"),  # declares its buffer as its whole state
 }
 
 
