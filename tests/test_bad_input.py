@@ -28,6 +28,7 @@ BAD_INPUTS = [
         "replay_update=iteration has no effect with strategy=naive",
     ),
     (["mem_size=abc"], "mem_size=abc is invalid: expected an integer >= 1"),
+    (["num_threads=0"], "num_threads=0 is invalid: expected an integer >= 1 or null"),
     (["storage=nope"], "storage=nope is not an option; choose one of: class_balanced, closest_to_center"),
     (["batch_size_mem=0"], "batch_size_mem=0 is invalid: expected an integer >= 1"),
     (["task_balanced_dataloader=maybe"], "task_balanced_dataloader=maybe is invalid: expected true or false"),

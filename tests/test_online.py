@@ -191,3 +191,13 @@ def test_resume_equals_the_uninterrupted_run(update, run_in_process, fail_at_ste
     resumed = json.loads((tmp_path / "cut" / "results.json").read_text())
     assert resumed["accuracy_matrix"] == whole["accuracy_matrix"]
     assert resumed["buffer_composition"] == whole["buffer_composition"]
+
+
+def test_the_anytime_curve_does_not_change_what_the_run_trains(run_in_process, tmp_path):
+    """Evaluating between steps draws random numbers; the run must train the same with or without."""
+    online = (*QUICK, "protocol=online", "protocol.experience_size=25")
+    plain = run_in_process(*online, run_dir=tmp_path / "plain")
+    probed = run_in_process(*online, "protocol.eval_every=200", run_dir=tmp_path / "probed")
+    assert len(probed["anytime_accuracy"]) > 0 and plain["anytime_accuracy"] == []
+    assert probed["accuracy_matrix"] == plain["accuracy_matrix"]
+    assert probed["buffer_composition"] == plain["buffer_composition"]

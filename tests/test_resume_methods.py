@@ -123,3 +123,17 @@ def test_a_method_whose_state_no_checkpoint_holds_refuses_resume(tmp_path, fail_
         f"replay-run: error: resume={tmp_path / 'lwf'}: strategy replay cannot be resumed: "
         "its LwFPlugin plugin keeps state that no strategy.state adapter saves; run it again"
     )
+
+
+@pytest.mark.parametrize("method", ["bic", "mir", "gdumb"])
+def test_methods_with_state_outside_the_checkpoint_are_uncovered(method):
+    """BiC's plugin (ours, extending Avalanche's) keeps its old model and bias layer; MIR and GDumb
+    keep what no adapter saves: none of them may pass for resumable."""
+    from replay_cli.storage.state import uncovered
+    from replay_cli.strategies.build import build_strategy, method_buffer
+    from replay_cli.training import builders
+
+    cfg = compose_config(*PINNED, f"strategy={method}")
+    benchmark = builders.build_benchmark(cfg)
+    strategy = build_strategy(cfg, builders.build_model(cfg, benchmark), benchmark=benchmark)
+    assert uncovered(strategy, method_buffer(strategy), None) is not None

@@ -96,6 +96,7 @@ RULES: dict[str, Rule] = {
     "protocol.drop_last": boolean(),
     "protocol.access_task_boundaries": boolean(),
     "seed": integer(minimum=0),
+    "num_threads": integer(minimum=1, optional=True),
     "print_config": boolean(),
     "progress": boolean(),
     "optimizer.lr": number(0, 10, low_open=True),

@@ -262,10 +262,18 @@ def uncovered(strategy: Any, buffer: Any | None, adapter: StateAdapter | None) -
     if type(strategy) not in (Naive, Replay, JointTraining, DER):
         return f"the {type(strategy).__name__} strategy keeps state that no strategy.state adapter saves"
     for plugin in strategy.plugins:
-        ours = type(plugin).__module__.startswith("replay_cli.")
-        if not (ours or type(plugin) in known):
+        if not (_stateless_ours(plugin) or isinstance(plugin, StateAdapter) or type(plugin) in known):
             return f"its {type(plugin).__name__} plugin keeps state that no strategy.state adapter saves"
     return None
+
+
+def _stateless_ours(plugin: Any) -> bool:
+    """A plugin of replay-cli's own keeps nothing between steps, unless it extends one of Avalanche's
+    method plugins (BiC's), whose state comes with it."""
+    mro = type(plugin).__mro__
+    return mro[0].__module__.startswith("replay_cli.") and not any(
+        c.__module__.startswith("avalanche.training.") for c in mro
+    )
 
 
 def method_state(

@@ -27,7 +27,7 @@ from replay_cli.reporting.console import ConsoleSummary, progress_plugin, steps_
 from replay_cli.reporting.results import RESULTS_FILE, ResultsFile, ResultsSink, RunResults
 from replay_cli.strategies.build import buffer_samples, build_strategy, method_buffer, resolve_device
 from replay_cli.training import builders
-from replay_cli.training.checkpoint import Checkpointer, restore_training_state
+from replay_cli.training.checkpoint import Checkpointer, restore_rng, restore_training_state, rng_state
 
 
 def seed_everything(seed: int) -> None:
@@ -141,7 +141,11 @@ def _run(
     if getattr(protocol, "eval_every", None):  # the anytime curve: stream accuracy between steps
 
         def probe(samples_seen: int) -> None:
+            """An evaluation between steps draws random numbers (its loaders' seeds): the RNGs are put
+            back afterwards, so a run with the anytime curve trains exactly as one without it."""
+            state = rng_state()
             evaluation = strategy.eval(benchmark.test_stream, **loader)
+            restore_rng(state)
             row = metrics.accuracy_row(evaluation, benchmark.n_experiences)
             results.add_anytime(samples_seen, _stream_accuracy(evaluation, row, benchmark, test_sizes))
 
