@@ -69,7 +69,8 @@ class ConsoleSummary:
             f"step {step} done ({step + 1} of {results.n_steps})"
             f"  average accuracy {_fmt(results.average_accuracy_per_experience[-1])}"
             + (f" (task-IL {_fmt(task_il[-1])})" if task_il else "")
-            + f"  buffer {buffer['size']}  train {results.train_seconds[-1]:.1f}s"
+            + f"  buffer {buffer['size']}  train {results.train_seconds[-1]:.1f}s",
+            soft_wrap=True,  # one line per step also in a log file or a pipe (80 columns there)
         )
 
     def _print_summary(self, results: Any) -> None:
