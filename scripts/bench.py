@@ -269,17 +269,12 @@ def worker_raw(workload: str, model_name: str, data_root: str, protocol: str = "
     if protocol == "online":
         return worker_raw_stream(workload, model_name, data_root)
     s = SETTINGS
-    torch.manual_seed(s["seed"])
-    (x_train, y_train, x_test, y_test), shape = load_tensors(workload, data_root)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    x_train, y_train, x_test, y_test = (t.to(device) for t in (x_train, y_train, x_test, y_test))
-    train_transform, eval_transform = image_transforms(workload)
-    model = build_model(model_name, shape).to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=s["lr"])
+    device, (x_train, y_train), test, classes, model, optimizer, transforms = _raw_setup(
+        s, workload, model_name, data_root
+    )
+    train_transform, eval_transform = transforms
     criterion = torch.nn.CrossEntropyLoss()
-    classes = [[2 * i, 2 * i + 1] for i in range(5)]
     train = [_where(x_train, y_train, c) for c in classes]
-    test = [_where(x_test, y_test, c) for c in classes]
     buffer: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
     matrix = []
     started = time.perf_counter()
@@ -305,6 +300,22 @@ def worker_raw(workload: str, model_name: str, data_root: str, protocol: str = "
     return {"seconds": time.perf_counter() - started, "accuracy_matrix": matrix}
 
 
+def _raw_setup(s: dict, workload: str, model_name: str, data_root: str) -> tuple:
+    """What both raw loops start from: seeded torch, the data on the training device, the test split
+    per experience (2 classes each), the model, plain SGD and the batched image transforms."""
+    import torch
+
+    torch.manual_seed(s["seed"])
+    (x_train, y_train, x_test, y_test), shape = load_tensors(workload, data_root)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    x_train, y_train, x_test, y_test = (t.to(device) for t in (x_train, y_train, x_test, y_test))
+    model = build_model(model_name, shape).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=s["lr"])
+    classes = [[2 * i, 2 * i + 1] for i in range(5)]
+    test = [_where(x_test, y_test, c) for c in classes]
+    return device, (x_train, y_train), test, classes, model, optimizer, image_transforms(workload)
+
+
 def worker_raw_stream(workload: str, model_name: str, data_root: str) -> dict:
     """Stream-reservoir ER in plain PyTorch (one pass, minibatches of 10 new + 10 drawn uniformly
     from a reservoir buffer updated after every step): the online workload's raw reference."""
@@ -312,17 +323,12 @@ def worker_raw_stream(workload: str, model_name: str, data_root: str) -> dict:
     import torch
 
     s = ONLINE
-    torch.manual_seed(s["seed"])
     np.random.seed(s["seed"])
-    (x_train, y_train, x_test, y_test), shape = load_tensors(workload, data_root)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    x_train, y_train, x_test, y_test = (t.to(device) for t in (x_train, y_train, x_test, y_test))
-    train_transform, eval_transform = image_transforms(workload)
-    model = build_model(model_name, shape).to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=s["lr"])
+    device, (x_train, y_train), test, classes, model, optimizer, transforms = _raw_setup(
+        s, workload, model_name, data_root
+    )
+    train_transform, eval_transform = transforms
     criterion = torch.nn.CrossEntropyLoss()
-    classes = [[2 * i, 2 * i + 1] for i in range(5)]
-    test = [_where(x_test, y_test, c) for c in classes]
     memory_x = torch.empty((s["mem_size"], *x_train.shape[1:]), dtype=x_train.dtype, device=device)
     memory_y = torch.empty(s["mem_size"], dtype=y_train.dtype, device=device)
     seen, matrix = 0, []
@@ -428,12 +434,16 @@ def measured(argv: list[str], cwd: Path) -> tuple[float, float, int]:
     }
     env["WANDB_MODE"] = "disabled"
     started = time.perf_counter()
-    process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        sys.exit(f"failed ({process.returncode}): {' '.join(argv)}\n{process.stderr.read().decode()[-3000:]}")
+    # stderr to a file, not a pipe: a worker that warns a lot (Avalanche, once per mini-experience)
+    # would fill a pipe nobody reads while waiting, and block
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=errors)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode != 0:
+            errors.seek(0)
+            sys.exit(f"failed ({process.returncode}): {' '.join(argv)}\n{errors.read().decode()[-3000:]}")
     return wall, usage.ru_maxrss / 1024, process.returncode
 
 
