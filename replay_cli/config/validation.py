@@ -40,7 +40,7 @@ def number(low: float, high: float, low_open: bool = False, high_open: bool = Fa
     left, right = ("(" if low_open else "["), (")" if high_open else "]")
 
     def accepts(v: Any) -> bool:
-        if not isinstance(v, (int, float)) or isinstance(v, bool):
+        if not _is_number(v):
             return False
         above = v > low if low_open else v >= low
         below = v < high if high_open else v <= high
@@ -53,8 +53,7 @@ def at_least(minimum: float, open_: bool = False) -> Rule:
     """A number without an upper bound (loss weights, temperatures)."""
 
     def accepts(v: Any) -> bool:
-        real = isinstance(v, (int, float)) and not isinstance(v, bool)
-        return real and (v > minimum if open_ else v >= minimum)
+        return _is_number(v) and (v > minimum if open_ else v >= minimum)
 
     return Rule(f"a number {'>' if open_ else '>='} {minimum}", accepts)
 
@@ -273,18 +272,13 @@ def validate_class_split(
     n_experiences: int,
     num_classes: int,
     key: str = "class_order",
-    even: bool = False,
 ) -> None:
-    """For class-incremental builders: every experience needs at least one class (the same number of
-    classes when ``even``)."""
+    """For class-incremental builders: a class order is a permutation of the classes, and every
+    experience gets at least one class (uneven splits keep every class)."""
     if class_order is not None and sorted(class_order) != list(range(num_classes)):
         raise ConfigError(
             f"benchmark.{key}", list(class_order), f"a permutation of 0..{num_classes - 1} or null"
         )
-    if even and (n_experiences < 1 or num_classes % n_experiences):
-        divisors = [d for d in range(1, num_classes + 1) if num_classes % d == 0]
-        allowed = f"a divisor of {num_classes}: {', '.join(map(str, divisors))}"
-        raise ConfigError("benchmark.n_experiences", n_experiences, allowed)
     if n_experiences > num_classes:
         raise ConfigError("benchmark.n_experiences", n_experiences, f"an integer in [1, {num_classes}]")
 
