@@ -182,3 +182,27 @@ def test_avalanche_internals_build_method_datasets_and_writable_experiences():
     copy = avalanche_internals.writable_experience(experience)
     copy.dataset = view
     assert copy.dataset is view and experience.dataset is not view
+
+
+def test_the_replay_loader_of_a_classic_benchmark_is_served_batched(tiny_root):
+    """nc_benchmark freezes a class mapping on its labels: the replay loader over an experience and
+    a buffer of an earlier one still takes the fast path, with the same (mapped) labels."""
+    from replay_cli.data.benchmarks import classic
+
+    bench = classic("m", "SplitMNIST", 5, seed=3, dataset_root=str(tiny_root), download=False)
+    first, second = (bench.train_stream[i].dataset.train() for i in (0, 1))
+    memory = first.concat(second).subset(torch.arange(0, len(first) + len(second), 2))
+
+    def loader() -> ReplayDataLoader:
+        return ReplayDataLoader(second, memory, oversample_small_tasks=True, batch_size=4, batch_size_mem=4)
+
+    plain_batches, plain_rng = epochs(loader())
+    fast, fields = speed_up(loader())
+    assert fields is not None
+    fast_batches, fast_rng = epochs(fast)
+    for ours, theirs in zip(fast_batches, plain_batches, strict=True):
+        assert all(torch.equal(a, b) for a, b in zip(ours, theirs, strict=True))
+    labels = {int(y) for batch in fast_batches for y in batch[1]}
+    seen = (bench.train_stream[i].classes_in_this_experience for i in (0, 1))
+    assert labels == set().union(*seen) and labels != {0, 1, 2, 3}
+    assert torch.equal(fast_rng, plain_rng)

@@ -61,15 +61,43 @@ def _walk(node: Any, group: str) -> Any:
 
 
 def _x_transform(group_transform: Any) -> Any:
-    """The input transform inside one group's (tuple) transform; None when there is none."""
+    """The input transform inside one group's (tuple) transform; None when there is none. A class
+    mapping on the labels (see :func:`_class_mapping`) is allowed: :func:`gather` applies it."""
     from avalanche.benchmarks.utils.transforms import TupleTransform
 
     if group_transform is None:
         return None
     if not isinstance(group_transform, TupleTransform):
         return UNSUPPORTED
-    x, *others = group_transform.transforms or [None]
-    return UNSUPPORTED if any(o is not None for o in others) else x
+    x, y, *others = [*(group_transform.transforms or []), None, None]
+    mapped = y is None or _class_mapping(y) is not None
+    return UNSUPPORTED if not mapped or any(o is not None for o in others) else x
+
+
+def _class_mapping(label_transform: Any) -> Any:
+    """The class mapping list of ``partial(lookup, mapping)``, the label transform Avalanche's
+    ``nc_benchmark`` freezes on its datasets (classification_dataset.py); None for anything else."""
+    import functools
+
+    from avalanche.benchmarks.utils.classification_dataset import lookup
+
+    is_lookup = isinstance(label_transform, functools.partial) and label_transform.func is lookup
+    return label_transform.args[0] if is_lookup and len(label_transform.args) == 1 else None
+
+
+def _mapped_labels(node: Any, fields: list[Any]) -> list[Any]:
+    """``fields`` with the node's class mappings applied to the labels (the second field), frozen
+    group first, as ``__getitem__`` applies them."""
+    import torch
+
+    group = node._transform_groups.current_group
+    for groups in (node._frozen_transform_groups, node._transform_groups):
+        transform = groups.transform_groups.get(group)
+        transforms = getattr(transform, "transforms", None) or []
+        mapping = _class_mapping(transforms[1]) if len(transforms) > 1 else None
+        if mapping is not None and len(fields) > 1:
+            fields[1] = torch.as_tensor(mapping, dtype=fields[1].dtype)[fields[1]]
+    return fields
 
 
 def gather(node: Any, index: Any) -> list[Any] | None:
@@ -132,6 +160,8 @@ def _walk_indexed(node: Any, index: Any, leaf: Any) -> list[Any] | None:
             fields = [p.new_empty((len(index), *p.shape[1:])) for p in part]
         for field, values in zip(fields, part, strict=True):
             field[mask] = values
+    if fields is not None and leaf is _tensor_fields and hasattr(node, "_frozen_transform_groups"):
+        fields = _mapped_labels(node, fields)
     return fields
 
 
