@@ -700,7 +700,11 @@ def main() -> None:
     )
     parser.add_argument("--worker", choices=["avalanche", "raw"], help=argparse.SUPPRESS)
     parser.add_argument("--data-root", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--write-files", choices=list(WORKLOADS), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.write_files:
+        write_files(args.write_files, Path(args.data_root), args.images_per_class)
+        return
     if args.worker:
         sys.path.insert(0, str(ROOT))
         run_worker(
@@ -720,8 +724,12 @@ def main() -> None:
         }
         data_root = Path(scratch) / "data"
         for workload in args.workloads:
-            if "files" in WORKLOADS[workload]:
-                write_files(workload, data_root, args.images_per_class)
+            if "files" in WORKLOADS[workload]:  # in a child process: every run forked from this
+                # one would count the generated arrays in its peak memory (Linux's ru_maxrss)
+                write = [sys.executable, __file__, "--write-files", workload, "--data-root", str(data_root)]
+                if args.images_per_class:
+                    write += ["--images-per-class", str(args.images_per_class)]
+                subprocess.run(write, check=True)
             report["workloads"][workload] = bench_workload(
                 workload, args.repeats, args.threads, Path(scratch), args.model, str(data_root), args.protocol
             )
