@@ -118,6 +118,18 @@ def test_per_iteration_update_gives_the_same_results_on_and_off_the_fast_path(ru
     assert fast["buffer_composition"] == plain["buffer_composition"]
 
 
+@pytest.mark.parametrize("storage", ["class_balanced", "experience_balanced"])
+def test_online_replay_gives_the_same_results_on_and_off_the_fast_path(run_in_process, tmp_path, storage):
+    """On the fast path the buffer is kept as positions (storage/indexed.py): same run."""
+    overrides = ("protocol=online", "protocol.experience_size=20", f"storage={storage}", "mem_size=60")
+    fast = run_in_process(*overrides, *QUICK, "fast_path=true", run_dir=tmp_path / "fast")
+    plain_path = ("fast_path=false", "loader.num_workers=0")
+    plain = run_in_process(*overrides, *QUICK, *plain_path, run_dir=tmp_path / "plain")
+    assert fast["accuracy_matrix"] == plain["accuracy_matrix"]
+    assert fast["buffer_composition"] == plain["buffer_composition"]
+    assert fast["buffer_composition"][-1]["size"] == 60 and fast["final_average_accuracy"] > 0.3
+
+
 @pytest.mark.slow
 def test_online_run_from_the_console_records_the_anytime_curve_in_results_and_wandb(tmp_path):
     result = replay_run(

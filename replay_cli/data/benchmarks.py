@@ -102,6 +102,18 @@ def class_split(
     )
 
 
+def sample_references(dataset: Any) -> Any:
+    """(experience of origin, index in it) of each sample of a training dataset (LongTensor (N, 2)),
+    in the dataset's order; see :func:`with_origin_experience`."""
+    import torch
+
+    if len(dataset) == 0:
+        return torch.zeros((0, 2), dtype=torch.long)
+    origin = torch.tensor(list(getattr(dataset, ORIGIN_ATTRIBUTE)), dtype=torch.long)
+    index = torch.tensor(list(getattr(dataset, ORIGIN_INDEX_ATTRIBUTE)), dtype=torch.long)
+    return torch.stack([origin, index], dim=1)
+
+
 def with_origin_experience(scenario: Any) -> Any:
     """Rebuild ``scenario`` so each training sample knows where it came from; experiences keep their
     task labels (multi-head models and per-task metrics read them). Avalanche's public API only:

@@ -9,13 +9,22 @@ from omegaconf import DictConfig, OmegaConf
 from replay_cli.config.instantiate import complete
 
 
-def build_storage_policy(storage: DictConfig, model: Any) -> Any:
+def build_storage_policy(storage: DictConfig, model: Any, train_stream: Any = None) -> Any:
     """An Avalanche ``ExemplarsBuffer`` from ``storage.policy``. Selection strategies that read the
-    model's features (herding, closest-to-center) are configured as partials and get the model here."""
+    model's features (herding, closest-to-center) are configured as partials and get the model here.
+
+    With ``train_stream`` (the fast path), the reservoir, class-balanced and experience-balanced
+    policies come as their position-keeping twins (:mod:`replay_cli.storage.indexed`): the same
+    draws and samples, without Avalanche's dataset concatenations at every update."""
     from hydra.utils import instantiate
 
     params = OmegaConf.to_container(storage.policy, resolve=True)
     selection = params.pop("selection_strategy", None)
     if selection is not None:
         params["selection_strategy"] = complete(instantiate(selection), model=model)
-    return instantiate(params)
+    policy = instantiate(params)
+    if train_stream is None:
+        return policy
+    from replay_cli.storage.indexed import SamplePositions, indexed
+
+    return indexed(policy, SamplePositions(train_stream))

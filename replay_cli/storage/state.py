@@ -66,15 +66,15 @@ def buffer_state(buffer: Any, samples_of: SamplesOf) -> dict[str, Any]:
     DER's ClassBalancedBufferWithLogits (with the logits). Raises :class:`UncoveredState` for any
     other kind (a subclass too: it may keep more)."""
     save, _ = _handlers(buffer)
-    return {"kind": type(buffer).__name__, **save(buffer, samples_of)}
+    return {"kind": _kind(buffer).__name__, **save(buffer, samples_of)}
 
 
 def load_buffer_state(buffer: Any, state: dict[str, Any], rebuild: Rebuild) -> None:
     """Fill ``buffer`` (built from the run's config, of the kind ``state`` was saved from) with
     ``state``. Raises :class:`UncoveredState` when the kinds differ or are not supported."""
     _, load = _handlers(buffer)
-    if state.get("kind") != type(buffer).__name__:
-        saved, built = state.get("kind"), type(buffer).__name__
+    if state.get("kind") != _kind(buffer).__name__:
+        saved, built = state.get("kind"), _kind(buffer).__name__
         raise UncoveredState(f"the checkpoint holds a {saved} buffer, the run builds a {built}")
     load(buffer, state, rebuild)
 
@@ -95,10 +95,18 @@ def _handlers(buffer: Any) -> tuple[Callable[..., Any], Callable[..., Any]]:
         ExperienceBalancedBuffer: (_save_experience_groups, _load_experience_groups),
         ParametricBuffer: (_save_parametric, _load_parametric),
     }
-    if type(buffer) not in kinds:
+    if _kind(buffer) not in kinds:
         kind = type(buffer).__name__
         raise UncoveredState(f"its storage buffer is a {kind}, which checkpoints cannot hold")
-    return kinds[type(buffer)]
+    return kinds[_kind(buffer)]
+
+
+def _kind(buffer: Any) -> type:
+    """The Avalanche policy ``buffer`` is or mirrors (the fast path's position-keeping twins save
+    and load as it, so a checkpoint resumes with the fast path on or off)."""
+    from replay_cli.storage.indexed import AVALANCHE_KIND
+
+    return AVALANCHE_KIND.get(type(buffer), type(buffer))
 
 
 def _save_reservoir(buffer: Any, samples_of: SamplesOf) -> dict[str, Any]:
@@ -149,10 +157,12 @@ def _load_groups(
         buffer.buffer_groups[int(key)] = group
 
 
-def _reservoir(max_size: int) -> Any:
+def _group_maker(buffer: Any) -> Callable[[int], Any]:
+    """How ``buffer`` makes an empty reservoir group: its own way when it has one (the fast path's
+    twins keep positions), else Avalanche's ``ReservoirSamplingBuffer``."""
     from avalanche.training.storage_policy import ReservoirSamplingBuffer
 
-    return ReservoirSamplingBuffer(max_size)
+    return getattr(buffer, "new_group", ReservoirSamplingBuffer)
 
 
 def _save_class_groups(buffer: Any, samples_of: SamplesOf) -> dict[str, Any]:
@@ -167,7 +177,7 @@ def _load_class_groups(buffer: Any, state: dict[str, Any], rebuild: Rebuild) -> 
     buffer.max_size = state["max_size"]
     buffer.seen_classes.clear()
     buffer.seen_classes.update(state["seen"])
-    _load_groups(buffer, state["groups"], rebuild, _reservoir, _load_reservoir)
+    _load_groups(buffer, state["groups"], rebuild, _group_maker(buffer), _load_reservoir)
 
 
 def _save_experience_groups(buffer: Any, samples_of: SamplesOf) -> dict[str, Any]:
@@ -181,7 +191,7 @@ def _save_experience_groups(buffer: Any, samples_of: SamplesOf) -> dict[str, Any
 def _load_experience_groups(buffer: Any, state: dict[str, Any], rebuild: Rebuild) -> None:
     buffer.max_size = state["max_size"]
     internals.set_experiences_seen(buffer, state["experiences_seen"])
-    _load_groups(buffer, state["groups"], rebuild, _reservoir, _load_reservoir)
+    _load_groups(buffer, state["groups"], rebuild, _group_maker(buffer), _load_reservoir)
 
 
 def _save_selected(group: Any, samples_of: SamplesOf) -> dict[str, Any]:

@@ -209,11 +209,7 @@ class StreamReplayPlugin(SupervisedPlugin):
 
 def _references(dataset: Any) -> Any:
     """(experience of origin, index in it) per sample of ``dataset``; None where it carries none."""
-    import torch
+    from replay_cli.data.benchmarks import ORIGIN_ATTRIBUTE, ORIGIN_INDEX_ATTRIBUTE, sample_references
 
-    from replay_cli.data.benchmarks import ORIGIN_ATTRIBUTE, ORIGIN_INDEX_ATTRIBUTE
-
-    origin, index = (getattr(dataset, a, None) for a in (ORIGIN_ATTRIBUTE, ORIGIN_INDEX_ATTRIBUTE))
-    if origin is None or index is None:
-        return None
-    return torch.stack([torch.as_tensor(list(origin)), torch.as_tensor(list(index))], dim=1)
+    has_both = all(hasattr(dataset, a) for a in (ORIGIN_ATTRIBUTE, ORIGIN_INDEX_ATTRIBUTE))
+    return sample_references(dataset) if has_both else None

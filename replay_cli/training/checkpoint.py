@@ -51,19 +51,6 @@ def rng_state() -> dict[str, Any]:
     }
 
 
-def sample_references(dataset: Any) -> Any:
-    """(experience of origin, index in it) of each sample, in the dataset's order."""
-    import torch
-
-    from replay_cli.data.benchmarks import ORIGIN_ATTRIBUTE, ORIGIN_INDEX_ATTRIBUTE
-
-    if len(dataset) == 0:
-        return torch.zeros((0, 2), dtype=torch.long)
-    origin = torch.tensor(list(getattr(dataset, ORIGIN_ATTRIBUTE)), dtype=torch.long)
-    index = torch.tensor(list(getattr(dataset, ORIGIN_INDEX_ATTRIBUTE)), dtype=torch.long)
-    return torch.stack([origin, index], dim=1)
-
-
 def save_checkpoint(
     run_dir: Path,
     *,
@@ -78,6 +65,7 @@ def save_checkpoint(
     (``adapter``: the strategy's declared :class:`~replay_cli.storage.state.StateAdapter`)."""
     import torch
 
+    from replay_cli.data.benchmarks import sample_references
     from replay_cli.storage.state import method_state
 
     state = {
