@@ -1,9 +1,12 @@
 """The fast path changes how batches are fetched, never what is computed: same batches, same random
 draws, same results.json as the plain Avalanche path."""
 
+import functools
+
 import pytest
 import torch
 from avalanche.benchmarks.utils import _make_taskaware_tensor_classification_dataset as tensor_dataset
+from avalanche.benchmarks.utils.classification_dataset import lookup
 from avalanche.benchmarks.utils.data_loader import ReplayDataLoader
 from torch.utils.data import DataLoader
 
@@ -157,7 +160,13 @@ def test_avalanche_internals_the_fast_path_reads_are_there():
         inputs = found(fields[0]) if found is not None else fields[0]
         assert torch.equal(inputs, torch.stack([tree[i][0] for i in range(len(tree))]))
         assert torch.equal(fields[1], torch.tensor([int(tree[i][1]) for i in range(len(tree))]))
-    assert callable(MultiDatasetDataLoader._make_pytorch_loader)
+    loader = ReplayDataLoader(data, data.subset([0, 1]), batch_size=4, batch_size_mem=2)
+    assert callable(MultiDatasetDataLoader._get_loader) and callable(loader._create_samplers)
+    for name in ("batch_sizes", "distributed_sampling", "loader_kwargs", "termination_dataset"):
+        assert hasattr(loader, name), name
+    assert hasattr(loader, "oversample_small_datasets") and hasattr(loader, "never_ending")
+    # nc_benchmark's class mapping: the label transform the gather applies itself
+    assert avalanche_internals._class_mapping(functools.partial(lookup, [2, 0, 1])) == [2, 0, 1]
 
 
 def test_avalanche_internals_build_method_datasets_and_writable_experiences():
@@ -205,4 +214,36 @@ def test_the_replay_loader_of_a_classic_benchmark_is_served_batched(tiny_root):
     labels = {int(y) for batch in fast_batches for y in batch[1]}
     seen = (bench.train_stream[i].classes_in_this_experience for i in (0, 1))
     assert labels == set().union(*seen) and labels != {0, 1, 2, 3}
+    assert torch.equal(fast_rng, plain_rng)
+
+
+def test_a_mini_experience_and_a_buffer_kept_as_positions_are_served_from_the_stream():
+    """Online, the replay loader over a mini-experience and the buffer's view is served by position
+    from the training stream gathered once: same batches and random draws as the plain loader."""
+    from avalanche.benchmarks.scenarios.online import split_online_stream
+    from avalanche.training.storage_policy import ClassBalancedBuffer
+
+    from replay_cli.data.fast_path import FastPathPlugin
+    from replay_cli.storage.indexed import indexed
+    from replay_cli.training import builders
+
+    benchmark = builders.build_benchmark(compose_config())
+    policy = indexed(ClassBalancedBuffer(50), benchmark.positions)
+    minis = list(split_online_stream([benchmark.train_stream[0]], experience_size=10))
+    for mini in minis[:8]:
+        policy.post_adapt(None, mini)
+    new = minis[8].dataset.train()
+
+    def loader() -> ReplayDataLoader:
+        return ReplayDataLoader(
+            new, policy.buffer, oversample_small_tasks=True, batch_size=10, batch_size_mem=10
+        )
+
+    plain_batches, plain_rng = epochs(loader())
+    served = FastPathPlugin(benchmark.positions)._served_from_stream(loader(), "cpu")
+    assert served is not None
+    fast_batches, fast_rng = epochs(served)
+    assert len(fast_batches) == len(plain_batches) == 2
+    for ours, theirs in zip(fast_batches, plain_batches, strict=True):
+        assert all(torch.equal(a, b) for a, b in zip(ours, theirs, strict=True))
     assert torch.equal(fast_rng, plain_rng)

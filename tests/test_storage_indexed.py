@@ -13,7 +13,8 @@ from avalanche.training.storage_policy import (
 )
 
 from replay_cli.data.benchmarks import sample_references
-from replay_cli.storage.indexed import SamplePositions, indexed
+from replay_cli.data.positions import SamplePositions
+from replay_cli.storage.indexed import indexed
 from replay_cli.training import builders
 from tests.conftest import compose_config
 

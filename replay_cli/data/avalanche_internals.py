@@ -6,9 +6,10 @@ The fast path needs two things Avalanche 0.6 has no public way to give:
   concatenations (``_flat_data``, ``_datasets``, ``_indices``, ``_cumulative_sizes``,
   ``_transform_groups``, ``_data_attributes``), so that a whole dataset is gathered by tensor
   indexing instead of one ``__getitem__`` per sample;
-* the point where a multi-dataset loader (the replay loader) turns its batch sampler into a PyTorch
-  ``DataLoader`` (``MultiDatasetDataLoader._make_pytorch_loader``), so that batches are fetched in one
-  indexing operation while Avalanche's samplers keep drawing the same batches.
+* the point where a multi-dataset loader (the replay loader) builds its samplers and turns them
+  into a PyTorch ``DataLoader`` (``MultiDatasetDataLoader._get_loader``, ``_create_samplers``,
+  ``termination_dataset``, ``oversample_small_datasets``, ``never_ending``), so that batches are
+  fetched in one indexing operation while Avalanche's samplers keep drawing the same batches.
 
 ``tests/test_fast_path.py::test_avalanche_internals_the_fast_path_reads_are_there`` fails loudly
 when an upgrade moves any of these; every function here returns None (the plain path) for a node
@@ -168,18 +169,36 @@ def _walk_indexed(node: Any, index: Any, leaf: Any) -> list[Any] | None:
 def fetch_batches_from(loader: Any, data: Any, collate_fn: Any) -> None:
     """Make Avalanche's multi-dataset ``loader`` fetch from ``data`` (indexed as the concatenation
     of its datasets) with ``collate_fn``, in this process: the data is in memory already, so
-    workers and pinning would only copy it."""
-    from avalanche.benchmarks.utils.data_loader import _make_data_loader_with_batched_sampler
+    workers and pinning would only copy it.
+
+    Each ``iter(loader)`` builds the same samplers and batch sampler as Avalanche's
+    ``MultiDatasetDataLoader._get_loader``, but skips its FFCV check (``has_ffcv_support``), which
+    walks every sample of the dataset trees: about 5 ms for a buffer of 1,000, paid once per
+    mini-experience online, for data that is already tensors here."""
+    from avalanche.benchmarks.utils.data_loader import (
+        MultiDatasetSampler,
+        _make_data_loader_with_batched_sampler,
+    )
 
     in_process = {"num_workers": 0, "pin_memory": False, "persistent_workers": False}
     loader.loader_kwargs = {k: v for k, v in loader.loader_kwargs.items() if k != "prefetch_factor"}
     loader.loader_kwargs.update(in_process)
     settings = {**loader.loader_kwargs, "collate_fn": collate_fn}
 
-    def make(self: Any, datasets: list[Any], batch_sampler: Any) -> Any:
+    def get_loader(self: Any) -> Any:
+        samplers = self._create_samplers(
+            self.datasets, self.batch_sizes, self.distributed_sampling, self.loader_kwargs
+        )
+        batch_sampler = MultiDatasetSampler(
+            self.datasets,
+            samplers,
+            termination_dataset_idx=self.termination_dataset,
+            oversample_small_datasets=self.oversample_small_datasets,
+            never_ending=self.never_ending,
+        )
         return _make_data_loader_with_batched_sampler(data, batch_sampler, data_loader_args=settings)
 
-    loader._make_pytorch_loader = types.MethodType(make, loader)
+    loader._get_loader = types.MethodType(get_loader, loader)
 
 
 # ---------------------------------------------------------------- datasets and experiences built by methods

@@ -27,6 +27,14 @@ class Benchmark:
     def train_stream(self) -> Any:
         return self.scenario.train_stream
 
+    @functools.cached_property
+    def positions(self) -> Any:
+        """Every training sample's position in the training stream concatenated (the fast path's
+        buffers and loaders share it; see :mod:`replay_cli.data.positions`)."""
+        from replay_cli.data.positions import SamplePositions
+
+        return SamplePositions(self.train_stream)
+
     @property
     def test_stream(self) -> Any:
         return self.scenario.test_stream

@@ -38,9 +38,14 @@ class FastPathPlugin(SupervisedPlugin):
     and the buffer once per experience, since both change between experiences.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, positions: Any = None) -> None:
+        """``positions``: the benchmark's :class:`~replay_cli.data.positions.SamplePositions`; the
+        training stream is then gathered once per run, and every training dataset drawn from it
+        (an experience, a mini-experience, a buffer kept as positions) is served by indexing it."""
         super().__init__()
         self._eval_cache: dict[int, tuple[Any, list[Any]]] = {}
+        self.positions = positions
+        self._stream: tuple[Any, list[Any]] | None = None  # (transform, fields) of the whole stream
 
     def before_training(self, strategy: Any, **kwargs: Any) -> None:
         """Avalanche's EvaluationPlugin runs on every callback of every iteration, copying the
@@ -56,8 +61,43 @@ class FastPathPlugin(SupervisedPlugin):
         strategy.evaluator.active = True
 
     def before_training_exp(self, strategy: Any, **kwargs: Any) -> None:
-        if worth_materializing(strategy.dataloader, strategy.train_epochs):
+        served = self._served_from_stream(strategy.dataloader, strategy.device)
+        if served is not None:
+            strategy.dataloader = served
+        elif worth_materializing(strategy.dataloader, strategy.train_epochs):
             strategy.dataloader, _ = speed_up(strategy.dataloader, device=strategy.device)
+
+    def _served_from_stream(self, loader: Any, device: Any) -> Any:
+        """``loader`` fetching from the whole training stream's fields by position, when each of
+        its datasets is drawn from the stream (:meth:`SamplePositions.positions_of`) with the
+        stream's transform and gives what ``__getitem__`` gives (two probes); else None. Nothing is
+        gathered per experience: a mini-experience and a buffer of 1,000 cost two index lookups."""
+        datasets = _datasets(loader)
+        if not datasets or self.positions is None or _collate(loader) is not default_collate:
+            return None
+        transform, fields = self._stream_fields(device)
+        if fields is None:
+            return None
+        at = []
+        for dataset in datasets:
+            same_transform = avalanche_internals.sample_transform(dataset) == transform
+            where = self.positions.positions_of(dataset) if len(dataset) and same_transform else None
+            if where is None or not _agrees(dataset, fields, transform, probes=2, at=where):
+                return None
+            at.append(where)
+        import torch
+
+        return _served(loader, BatchedTensors([fields], transform, at=torch.cat(at).to(device)))
+
+    def _stream_fields(self, device: Any) -> tuple[Any, list[Any] | None]:
+        """The training stream's transform and collated fields on ``device``, gathered once."""
+        if self._stream is None:
+            source = self.positions.source
+            transform = avalanche_internals.sample_transform(source)
+            usable = transform is None or isinstance(transform, ImageTransform)
+            fields = materialize(source, transform) if usable else None
+            self._stream = (transform, [f.to(device) for f in fields] if fields is not None else None)
+        return self._stream
 
     def before_eval_exp(self, strategy: Any, **kwargs: Any) -> None:
         source = strategy.experience.dataset
@@ -107,11 +147,16 @@ def speed_up(
     if any(f is None or len(f[0]) != len(d) for f, d in zip(fields, datasets, strict=True)):
         return loader, None
     fields = [[t.to(device) for t in f] for f in fields]
-    data = BatchedTensors(fields, transform)
+    return _served(loader, BatchedTensors(fields, transform)), fields
+
+
+def _served(loader: Any, data: BatchedTensors) -> Any:
+    """``loader`` fetching its batches from ``data``: Avalanche's loaders keep their samplers, a
+    plain PyTorch loader is rebuilt around its own batch sampler and generator."""
     if isinstance(loader, MultiDatasetDataLoader):
         avalanche_internals.fetch_batches_from(loader, data, _already_collated)
-        return loader, fields
-    return _rebuilt(loader, data), fields
+        return loader
+    return _rebuilt(loader, data)
 
 
 def _datasets(loader: Any) -> list[Any] | None:
@@ -139,22 +184,27 @@ def _already_collated(batch: list[Any]) -> list[Any]:
 
 
 class BatchedTensors:
-    """Several collated datasets seen as their concatenation; ``__getitems__`` serves a whole batch
-    (PyTorch's fetcher prefers it to one ``__getitem__`` per index), its inputs through ``transform``."""
+    """Several collated datasets seen as their concatenation (or, with ``at``, the samples at those
+    positions of one); ``__getitems__`` serves a whole batch (PyTorch's fetcher prefers it to one
+    ``__getitem__`` per index), its inputs through ``transform``."""
 
-    def __init__(self, per_dataset: list[list[Any]], transform: ImageTransform | None = None):
+    def __init__(self, per_dataset: list[list[Any]], transform: ImageTransform | None = None, at: Any = None):
         import torch
 
-        self.fields = [torch.cat(parts) for parts in zip(*per_dataset, strict=True)]
-        self.transform = transform
+        self.fields = [
+            torch.cat(parts) if len(parts) > 1 else parts[0] for parts in zip(*per_dataset, strict=True)
+        ]
+        self.transform, self.at = transform, at
 
     def __len__(self) -> int:
-        return len(self.fields[0])
+        return len(self.fields[0]) if self.at is None else len(self.at)
 
     def __getitems__(self, indices: list[int]) -> list[Any]:
         import torch
 
         index = torch.as_tensor(indices, dtype=torch.long, device=self.fields[0].device)
+        if self.at is not None:
+            index = self.at[index]
         inputs, *rest = (field[index] for field in self.fields)
         return [self.transform(inputs) if self.transform else inputs, *rest]
 
@@ -191,9 +241,12 @@ def materialize(dataset: Any, transform: ImageTransform | None = None) -> list[A
     return [torch.cat(parts) for parts in zip(*chunks, strict=True)]
 
 
-def _agrees(dataset: Any, fields: list[Any], transform: ImageTransform | None, probes: int = 64) -> bool:
-    """``fields`` hold what ``__getitem__`` gives, after ``transform`` (a random one is checked with
-    its deterministic part, put in its place through Avalanche's public transform-group API)."""
+def _agrees(
+    dataset: Any, fields: list[Any], transform: ImageTransform | None, probes: int = 64, at: Any = None
+) -> bool:
+    """``fields`` (at positions ``at`` when given) hold what ``__getitem__`` gives, after
+    ``transform`` (a random one is checked with its deterministic part, put in its place through
+    Avalanche's public transform-group API)."""
     import torch
 
     if transform is not None and transform.random:
@@ -201,7 +254,7 @@ def _agrees(dataset: Any, fields: list[Any], transform: ImageTransform | None, p
         dataset = dataset.replace_current_transform_group(transform)
     picks = sorted({round(i * (len(dataset) - 1) / (probes - 1)) for i in range(probes)})
     expected = default_collate([dataset[i] for i in picks])
-    index = torch.tensor(picks)
+    index = torch.tensor(picks) if at is None else at[torch.tensor(picks)]
     got = [f[index] for f in fields]
     if transform is not None and got:
         got[0] = transform(got[0])

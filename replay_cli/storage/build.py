@@ -9,13 +9,15 @@ from omegaconf import DictConfig, OmegaConf
 from replay_cli.config.instantiate import complete
 
 
-def build_storage_policy(storage: DictConfig, model: Any, train_stream: Any = None) -> Any:
+def build_storage_policy(storage: DictConfig, model: Any, positions: Any = None) -> Any:
     """An Avalanche ``ExemplarsBuffer`` from ``storage.policy``. Selection strategies that read the
     model's features (herding, closest-to-center) are configured as partials and get the model here.
 
-    With ``train_stream`` (the fast path), the reservoir, class-balanced and experience-balanced
-    policies come as their position-keeping twins (:mod:`replay_cli.storage.indexed`): the same
-    draws and samples, without Avalanche's dataset concatenations at every update."""
+    With ``positions`` (the fast path: the benchmark's
+    :class:`~replay_cli.data.positions.SamplePositions`), the reservoir, class-balanced and
+    experience-balanced policies come as their position-keeping twins
+    (:mod:`replay_cli.storage.indexed`): the same draws and samples, without Avalanche's dataset
+    concatenations at every update."""
     from hydra.utils import instantiate
 
     params = OmegaConf.to_container(storage.policy, resolve=True)
@@ -23,8 +25,8 @@ def build_storage_policy(storage: DictConfig, model: Any, train_stream: Any = No
     if selection is not None:
         params["selection_strategy"] = complete(instantiate(selection), model=model)
     policy = instantiate(params)
-    if train_stream is None:
+    if positions is None:
         return policy
-    from replay_cli.storage.indexed import SamplePositions, indexed
+    from replay_cli.storage.indexed import indexed
 
-    return indexed(policy, SamplePositions(train_stream))
+    return indexed(policy, positions)

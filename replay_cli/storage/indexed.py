@@ -6,7 +6,8 @@ each such operation walks Python lists as long as the buffer. Once per experienc
 online (one update per mini-experience of 10 samples, the ReplayPlugin reading ``buffer`` twice
 more) it dominates a run. The policies here make the same random draws in the same order and hold
 the same samples in the same order, as positions in one dataset (the training stream's experiences
-concatenated, :class:`SamplePositions`); ``buffer`` is that dataset's subset, built once per change.
+concatenated, :class:`~replay_cli.data.positions.SamplePositions`); ``buffer`` is that dataset's
+subset, built once per change.
 """
 
 from __future__ import annotations
@@ -19,31 +20,7 @@ from avalanche.training.storage_policy import (
     ReservoirSamplingBuffer,
 )
 
-from replay_cli.data.benchmarks import sample_references
-
-
-class SamplePositions:
-    """Where every training sample sits in ``source``, the training stream's experience datasets
-    concatenated in order: experience ``e``'s sample ``i`` (its origin attributes, see
-    :func:`replay_cli.data.benchmarks.with_origin_experience`) at ``offsets[e] + i``."""
-
-    def __init__(self, train_stream: Any):
-        import torch
-        from avalanche.benchmarks.utils import concat_datasets
-
-        datasets = [experience.dataset for experience in train_stream]
-        sizes = torch.tensor([0, *(len(d) for d in datasets)])
-        self.offsets = sizes.cumsum(0)[:-1]
-        self.source = concat_datasets(datasets)
-
-    def of(self, dataset: Any) -> Any:
-        """Positions (LongTensor, ``len(dataset)``) of the samples of ``dataset``, in its order."""
-        references = sample_references(dataset)
-        return self.offsets[references[:, 0]] + references[:, 1]
-
-    def view(self, positions: Any) -> Any:
-        """The Avalanche dataset of those samples, in that order."""
-        return self.source.subset(positions.tolist())
+from replay_cli.data.positions import SamplePositions
 
 
 class IndexedReservoir(ReservoirSamplingBuffer):

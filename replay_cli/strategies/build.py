@@ -62,8 +62,8 @@ def build_strategy(
     if "storage" in s.uses:
         # the fast path keeps buffers as positions, unless the per-iteration reservoir fills it
         by_position = cfg.get("fast_path") and cfg.get("replay_update") != "iteration" and benchmark
-        train_stream = benchmark.train_stream if by_position else None
-        storage_policy = build_storage_policy(cfg.storage, model, train_stream)
+        positions = benchmark.positions if by_position else None
+        storage_policy = build_storage_policy(cfg.storage, model, positions)
     plugins = [complete(instantiate(node), storage_policy=storage_policy) for node in s.plugins.values()]
     make_strategy = instantiate_group(s, labels=_LABELS, _partial_=True)
     if "benchmark" in inspect.signature(make_strategy.func).parameters:

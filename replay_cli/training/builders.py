@@ -31,13 +31,13 @@ def build_model(cfg: DictConfig, benchmark: Benchmark) -> Any:
     return model
 
 
-def build_fast_path_plugin(cfg: DictConfig) -> Any:
+def build_fast_path_plugin(cfg: DictConfig, benchmark: Benchmark) -> Any:
     """Batched loading of in-memory tensor data (same results), unless ``fast_path=false``."""
     if not cfg.get("fast_path", False):
         return None
     from replay_cli.data.fast_path import FastPathPlugin
 
-    return FastPathPlugin()
+    return FastPathPlugin(benchmark.positions)
 
 
 def build_loggers(cfg: DictConfig, run_dir: Any, resume_id: str | None = None) -> list[Any]:

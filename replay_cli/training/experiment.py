@@ -89,7 +89,7 @@ def _run(
     validate_feature_layer(cfg, model)
     validate_model_needs(cfg, model)
     class_views = build_class_views_plugin(benchmark, model)  # task-IL, per-class, confusion: same pass
-    extra = (builders.build_fast_path_plugin(cfg), progress_plugin(cfg.progress), class_views)
+    extra = (builders.build_fast_path_plugin(cfg, benchmark), progress_plugin(cfg.progress), class_views)
     strategy = build_strategy(cfg, model, [p for p in extra if p is not None], benchmark=benchmark)
     protocol = instantiate_group(cfg.protocol)
     steps = protocol.steps(benchmark.train_stream, strategy)
