@@ -152,6 +152,10 @@ BAD_INPUTS = [
         ["strategy=rar", "strategy.plugins.rar.epsilon_fgsm=2"],
         "strategy.plugins.rar.epsilon_fgsm=2 is invalid: expected a number in [0, 1]",
     ),
+    (
+        ["strategy=rar", "strategy.plugins.rar.name_ext_layer=nope"],
+        "strategy.plugins.rar.name_ext_layer=nope is invalid: expected null or a node: x, ",
+    ),
     (["strategy=der", "model.head=multi"], "model.head=multi is invalid: expected single with strategy=der"),
     (["strategy=er_ace", "storage=reservoir"], "storage=reservoir has no effect with strategy=er_ace"),
     (

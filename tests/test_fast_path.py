@@ -160,6 +160,8 @@ def test_avalanche_internals_the_fast_path_reads_are_there():
         inputs = found(fields[0]) if found is not None else fields[0]
         assert torch.equal(inputs, torch.stack([tree[i][0] for i in range(len(tree))]))
         assert torch.equal(fields[1], torch.tensor([int(tree[i][1]) for i in range(len(tree))]))
+        targets = avalanche_internals.attribute_values(tree, "targets")
+        assert targets is not None and targets.tolist() == [int(t) for t in tree.targets]
     loader = ReplayDataLoader(data, data.subset([0, 1]), batch_size=4, batch_size_mem=2)
     assert callable(MultiDatasetDataLoader._get_loader) and callable(loader._create_samplers)
     for name in ("batch_sizes", "distributed_sampling", "loader_kwargs", "termination_dataset"):

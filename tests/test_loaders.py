@@ -47,6 +47,10 @@ def test_auto_uses_the_jobs_core_share_off_the_fast_path_and_no_workers_on_it():
     }
     assert loader_settings(auto, fast_path=False, device="cpu", num_threads=1)["num_workers"] == 0
     assert loader_settings(None, fast_path=False, device="cpu", num_threads=64)["num_workers"] == 8
+    # online: one training call per mini-experience, never worth a worker start
+    assert (
+        loader_settings(auto, fast_path=False, device="cpu", num_threads=64, online=True)["num_workers"] == 0
+    )
 
 
 def test_explicit_settings_are_kept_and_persistence_needs_workers():

@@ -361,3 +361,7 @@ def validate_model_needs(cfg: DictConfig, model: Any) -> None:
             raise ConfigError(
                 "model", cfg.model.name, f"a model with a `{need}` submodule for strategy={method}"
             )
+    if cfg.strategy.get("model_check"):  # limits only the built model reveals (a layer's name)
+        from hydra.utils import get_method
+
+        get_method(cfg.strategy.model_check)(cfg, model)

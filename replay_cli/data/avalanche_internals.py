@@ -2,8 +2,8 @@
 
 The fast path needs two things Avalanche 0.6 has no public way to give:
 
-* the tensors and the per-sample transform behind a dataset, by walking its tree of subsets and
-  concatenations (``_flat_data``, ``_datasets``, ``_indices``, ``_cumulative_sizes``,
+* the tensors, data attributes and per-sample transform behind a dataset, by walking its tree of
+  subsets and concatenations (``_flat_data``, ``_datasets``, ``_indices``, ``_cumulative_sizes``,
   ``_transform_groups``, ``_data_attributes``), so that a whole dataset is gathered by tensor
   indexing instead of one ``__getitem__`` per sample;
 * the point where a multi-dataset loader (the replay loader) builds its samplers and turns them
@@ -117,6 +117,18 @@ def gather(node: Any, index: Any) -> list[Any] | None:
                 )
         return fields
     return _walk_indexed(node, index, _tensor_fields)
+
+
+def attribute_values(dataset: Any, name: str) -> Any:
+    """The values of data attribute ``name`` of an Avalanche dataset, by tensor indexing through its
+    tree (a LongTensor), or None when that tree is of a kind this does not know."""
+    import torch
+
+    attribute = getattr(dataset, "_data_attributes", {}).get(name)
+    if attribute is None:
+        return None
+    values = _walk_indexed(attribute.data, torch.arange(len(dataset)), _sequence_values)
+    return values[0].long() if values is not None else None
 
 
 def _tensor_fields(leaf: Any, index: Any) -> list[Any] | None:

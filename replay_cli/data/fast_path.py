@@ -5,8 +5,10 @@ and collating the samples; with the replay buffer concatenated in, one epoch fet
 hundred samples tens of thousands of times. :class:`FastPathPlugin` runs after the ReplayPlugin has
 set ``strategy.dataloader`` (and after the evaluation loader is made) and changes only how that loader
 *fetches*: it keeps Avalanche's samplers and PyTorch's ``DataLoader`` (so the batches and their order
-are untouched) and serves each batch of indices from tensors collated once per dataset, held on the
-training device.
+are untouched) and serves each batch of indices from tensors collated once, held on the training
+device: the whole training stream once per run (every experience, mini-experience and buffer kept
+as positions is a set of positions in it, see :mod:`replay_cli.data.positions`), each test
+experience once per run, and any other dataset once per experience.
 
 The classic benchmarks hold uint8 images with an :class:`~replay_cli.data.transforms.ImageTransform`
 per sample; here that transform runs once per minibatch on the device instead (normalisation gives
@@ -25,6 +27,7 @@ from avalanche.training.plugins import SupervisedPlugin
 from torch.utils.data import DataLoader, default_collate
 
 from replay_cli.data import avalanche_internals
+from replay_cli.data.positions import PositionsView
 from replay_cli.data.transforms import ImageTransform
 
 _EVAL_ONLY_METRICS = (ExperienceAccuracy, StreamAccuracy)
@@ -34,8 +37,9 @@ _CHUNK = 4096  # samples collated at a time while materializing: bounds the list
 class FastPathPlugin(SupervisedPlugin):
     """Batched fetching for the training and evaluation loaders; identical results, less time.
 
-    Test sets are materialized once per run (they are evaluated after every experience); training data
-    and the buffer once per experience, since both change between experiences.
+    Test sets and the training stream are materialized once per run; training datasets that are not
+    drawn from the stream (a method's own memory) once per experience, when training reads them at
+    least once over.
     """
 
     def __init__(self, positions: Any = None) -> None:
@@ -69,8 +73,9 @@ class FastPathPlugin(SupervisedPlugin):
 
     def _served_from_stream(self, loader: Any, device: Any) -> Any:
         """``loader`` fetching from the whole training stream's fields by position, when each of
-        its datasets is drawn from the stream (:meth:`SamplePositions.positions_of`) with the
-        stream's transform and gives what ``__getitem__`` gives (two probes); else None. Nothing is
+        its datasets is drawn from the stream (a buffer's :class:`PositionsView`, or a dataset with
+        origin attributes, the stream's transform and what ``__getitem__`` gives on two probes); else
+        None. Nothing is
         gathered per experience: a mini-experience and a buffer of 1,000 cost two index lookups."""
         datasets = _datasets(loader)
         if not datasets or self.positions is None or _collate(loader) is not default_collate:
@@ -80,6 +85,9 @@ class FastPathPlugin(SupervisedPlugin):
             return None
         at = []
         for dataset in datasets:
+            if isinstance(dataset, PositionsView) and dataset.positions is self.positions:
+                at.append(dataset.held)  # the stream's own samples, by construction
+                continue
             same_transform = avalanche_internals.sample_transform(dataset) == transform
             where = self.positions.positions_of(dataset) if len(dataset) and same_transform else None
             if where is None or not _agrees(dataset, fields, transform, probes=2, at=where):

@@ -3,11 +3,11 @@ how the fast path serves training data gathered once per run."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from replay_cli.data.benchmarks import ORIGIN_ATTRIBUTE, ORIGIN_INDEX_ATTRIBUTE, sample_references
-
-_VIEWS_KEPT = 8  # recent views remembered by identity (a buffer's view, read by the replay loader)
+from replay_cli.data import avalanche_internals
+from replay_cli.data.benchmarks import ORIGIN_ATTRIBUTE, ORIGIN_INDEX_ATTRIBUTE
 
 
 class SamplePositions:
@@ -23,28 +23,61 @@ class SamplePositions:
         sizes = torch.tensor([0, *(len(d) for d in datasets)])
         self.offsets = sizes.cumsum(0)[:-1]
         self.source = concat_datasets(datasets)
-        self._views: dict[int, tuple[Any, Any]] = {}
 
     def of(self, dataset: Any) -> Any:
-        """Positions (LongTensor, ``len(dataset)``) of the samples of ``dataset``, in its order."""
-        references = sample_references(dataset)
-        return self.offsets[references[:, 0]] + references[:, 1]
-
-    def view(self, positions: Any) -> Any:
-        """The Avalanche dataset of those samples, in that order (remembered as such: see
-        :meth:`positions_of`)."""
-        view = self.source.subset(positions.tolist())
-        self._views[id(view)] = (view, positions)
-        while len(self._views) > _VIEWS_KEPT:
-            del self._views[next(iter(self._views))]
-        return view
+        """Positions (LongTensor, ``len(dataset)``) of the samples of a dataset drawn from the
+        stream, in its order; raises AttributeError when it carries no origin attributes."""
+        if isinstance(dataset, PositionsView) and dataset.positions is self:
+            return dataset.held
+        origin, index = (_attribute(dataset, name) for name in (ORIGIN_ATTRIBUTE, ORIGIN_INDEX_ATTRIBUTE))
+        return self.offsets[origin] + index
 
     def positions_of(self, dataset: Any) -> Any:
-        """Positions of the samples of ``dataset`` when it is a recent :meth:`view` or carries the
-        origin attributes; else None."""
-        known = self._views.get(id(dataset))
-        if known is not None and known[0] is dataset:
-            return known[1]
-        if not all(hasattr(dataset, a) for a in (ORIGIN_ATTRIBUTE, ORIGIN_INDEX_ATTRIBUTE)):
+        """:meth:`of`, or None for a dataset that is not drawn from the stream."""
+        try:
+            return self.of(dataset)
+        except AttributeError:
             return None
-        return self.of(dataset)
+
+    def view(self, held: Any) -> PositionsView:
+        """The samples at ``held`` (LongTensor), in that order, as a dataset."""
+        return PositionsView(self, held)
+
+
+def _attribute(dataset: Any, name: str) -> Any:
+    """A data attribute's values as a LongTensor: by tensor indexing through the dataset tree when
+    it allows it, else read one by one."""
+    import torch
+
+    values = avalanche_internals.attribute_values(dataset, name)
+    if values is None:
+        values = torch.as_tensor(list(getattr(dataset, name)), dtype=torch.long)
+    return values
+
+
+class PositionsView:
+    """The Avalanche dataset of ``positions.source``'s samples at ``held``, built on first use.
+
+    A buffer kept as positions changes after almost every mini-experience online, and the replay
+    loader reads only its length (the fast path serves its samples by position); building the
+    Avalanche subset walks Python lists as long as the buffer, so it is built only when something
+    reads more (its samples, targets or origin for the buffer composition, a checkpoint, the plain
+    path). Any attribute is that dataset's."""
+
+    def __init__(self, positions: SamplePositions, held: Any):
+        self.positions, self.held = positions, held
+
+    def __len__(self) -> int:
+        return len(self.held)
+
+    @functools.cached_property
+    def dataset(self) -> Any:
+        return self.positions.source.subset(self.held.tolist())
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.dataset[index]
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("positions", "held") or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.dataset, name)

@@ -25,8 +25,19 @@ COMMON_KEYS = (
     "replay_update",
 )
 # Strategy keys read here, not passed to the strategy's constructor; ``check``: a function (cfg,
-# benchmark) raising ConfigError for settings the method cannot run with (see validate_against_benchmark).
-_LABELS = ("name", "uses", "plugins", "device", "buffer_reader", "model_needs", "state", "check")
+# benchmark) raising ConfigError for settings the method cannot run with (see validate_against_benchmark);
+# ``model_check``: the same for (cfg, model), once the model is built (see validate_model_needs).
+_LABELS = (
+    "name",
+    "uses",
+    "plugins",
+    "device",
+    "buffer_reader",
+    "model_needs",
+    "model_check",
+    "state",
+    "check",
+)
 
 
 def resolve_device(requested: str) -> str:

@@ -24,3 +24,18 @@ def single_head(cfg: DictConfig, benchmark: Any) -> None:
             f"single with strategy={cfg.strategy.name} (Avalanche's method calls the model without task "
             f"labels; {benchmark.name} gives {benchmark.n_tasks} task label(s))",
         )
+
+
+def rar_feature_node(cfg: DictConfig, model: Any) -> None:
+    """RAR finds nearest samples in the features of one node of the model's traced graph
+    (torchvision's ``create_feature_extractor``, as Avalanche's RARPlugin does): a name that is not
+    a node raises :class:`ConfigError` listing those that are, before training instead of at the
+    first replayed minibatch."""
+    name = cfg.strategy.plugins.rar.get("name_ext_layer")
+    if name is None:
+        return
+    from torchvision.models.feature_extraction import get_graph_node_names
+
+    nodes = get_graph_node_names(model)[0]
+    if name not in nodes:
+        raise ConfigError("strategy.plugins.rar.name_ext_layer", name, f"null or a node: {', '.join(nodes)}")

@@ -137,6 +137,7 @@ def _run(
         bool(cfg.get("fast_path")),
         resolve_device(cfg.strategy.device),
         cfg.num_threads,
+        online=protocol.name == "online",
     )
     if getattr(protocol, "eval_every", None):  # the anytime curve: stream accuracy between steps
 
