@@ -148,7 +148,19 @@ def _sequence_values(leaf: Any, index: Any) -> list[Any] | None:
         return [torch.full((len(index),), leaf[0], dtype=torch.long)] if len(leaf) else None
     if isinstance(leaf, torch.Tensor):
         return [leaf[index]]
-    return [torch.as_tensor(list(leaf))[index]] if isinstance(leaf, (list, tuple)) else None
+    if not isinstance(leaf, (list, tuple)):
+        return None
+    return [torch.as_tensor(_picked(leaf, index))]
+
+
+def _picked(values: Any, index: Any) -> Any:
+    """``values[index]`` for a Python sequence: just those entries when they are few (a
+    mini-experience of a large experience), else the whole sequence converted once and indexed."""
+    import torch
+
+    if 8 * len(index) < len(values):
+        return [values[i] for i in index.tolist()]
+    return torch.as_tensor(list(values))[index]
 
 
 def _walk_indexed(node: Any, index: Any, leaf: Any) -> list[Any] | None:
@@ -158,7 +170,7 @@ def _walk_indexed(node: Any, index: Any, leaf: Any) -> list[Any] | None:
     if hasattr(node, "_flat_data") or not hasattr(node, "_datasets"):
         return leaf(node, index)
     if node._indices is not None:  # FlatData: subset indices, then concatenated datasets
-        index = torch.as_tensor(list(node._indices), dtype=torch.long)[index]
+        index = torch.as_tensor(_picked(node._indices, index), dtype=torch.long)
     ends = torch.as_tensor(node._cumulative_sizes, dtype=torch.long)
     which = torch.searchsorted(ends, index, right=True)
     fields: list[Any] | None = None

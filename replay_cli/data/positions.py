@@ -9,6 +9,8 @@ from typing import Any
 from replay_cli.data import avalanche_internals
 from replay_cli.data.benchmarks import ORIGIN_ATTRIBUTE, ORIGIN_INDEX_ATTRIBUTE
 
+_FEW = 256  # samples below which reading an attribute one by one beats walking the tree with tensors
+
 
 class SamplePositions:
     """Where every training sample sits in ``source``, the training stream's experience datasets
@@ -45,11 +47,11 @@ class SamplePositions:
 
 
 def _attribute(dataset: Any, name: str) -> Any:
-    """A data attribute's values as a LongTensor: by tensor indexing through the dataset tree when
-    it allows it, else read one by one."""
+    """A data attribute's values as a LongTensor: read one by one for a few samples (a
+    mini-experience), by tensor indexing through the dataset tree for many (an experience)."""
     import torch
 
-    values = avalanche_internals.attribute_values(dataset, name)
+    values = avalanche_internals.attribute_values(dataset, name) if len(dataset) > _FEW else None
     if values is None:
         values = torch.as_tensor(list(getattr(dataset, name)), dtype=torch.long)
     return values
