@@ -154,7 +154,20 @@ BAD_INPUTS = [
     ),
     (
         ["strategy=rar", "strategy.plugins.rar.name_ext_layer=nope"],
-        "strategy.plugins.rar.name_ext_layer=nope is invalid: expected null or a node: x, ",
+        "strategy.plugins.rar.name_ext_layer=nope is invalid: expected null or a node: features.0, ",
+    ),
+    (  # the input placeholder is a node of the traced graph, not a feature layer
+        ["strategy=rar", "strategy.plugins.rar.name_ext_layer=x"],
+        "strategy.plugins.rar.name_ext_layer=x is invalid: expected null or a node: features.0, ",
+    ),
+    (  # online, every mini-experience is an experience group: 5 fixed shares would outgrow mem_size
+        [
+            "protocol=online",
+            "storage=experience_balanced",
+            "storage.policy.adaptive_size=false",
+            "storage.policy.num_experiences=5",
+        ],
+        "storage.policy.num_experiences=5 is invalid: expected an integer >= 129 with protocol=online",
     ),
     (["strategy=der", "model.head=multi"], "model.head=multi is invalid: expected single with strategy=der"),
     (["strategy=er_ace", "storage=reservoir"], "storage=reservoir has no effect with strategy=er_ace"),

@@ -139,6 +139,7 @@ def test_task_balanced_replay_needs_one_slot_per_task_the_buffer_holds(data_root
         run_in_process(*task_il, "batch_size_mem=3", run_dir=tmp_path / "refused")
 
 
+@pytest.mark.slow
 def test_console_script_runs_a_task_incremental_benchmark(data_root, tmp_path):
     result = replay_run(
         "benchmark=split_mnist",

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from tests.conftest import REPLAY_RUN, heavy_imports, replay_run, single_run_dir
 
 
@@ -18,6 +20,7 @@ def test_default_command_prints_matrix_and_writes_results(tmp_path):
     assert (run_dir / ".hydra" / "config.yaml").is_file()
 
 
+@pytest.mark.slow
 def test_class_balanced_500_verbatim(tmp_path):
     result = replay_run("storage=class_balanced", "mem_size=500", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

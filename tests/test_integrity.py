@@ -206,6 +206,7 @@ def test_a_malformed_cifar_pickle_is_named_with_its_fault(tmp_path):
     assert f"{broken} is not a CIFAR10 file: it lacks the key data" in line
 
 
+@pytest.mark.slow
 def test_a_sweep_prints_its_config_and_sync_hint_once_and_leaves_no_empty_logs(tmp_path):
     env = {"MPLCONFIGDIR": str(tmp_path / "fresh-matplotlib")}  # a fresh machine builds its font cache
     result = replay_run(

@@ -12,7 +12,7 @@ import pytest
 
 from replay_cli.reporting.wandb_records import offline_runs
 from replay_cli.training.checkpoint import CHECKPOINT_FILE
-from tests.conftest import REPLAY_RUN, cli_env, replay_run
+from tests.conftest import REPLAY_RUN, cli_env, compose_config, replay_run
 
 # Adam has optimizer state across experiences: resuming must restore it, not reset it.
 SLOW_ENOUGH = (
@@ -69,6 +69,7 @@ def uninterrupted(tmp_path_factory) -> dict:
     return results_of(cwd / "whole")
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_gives_the_uninterrupted_run(uninterrupted, tmp_path):
     process = start_and_wait(tmp_path, "killed", steps=3)
     process.send_signal(signal.SIGKILL)
@@ -117,6 +118,7 @@ def test_sigterm_keeps_results_says_how_to_resume_and_resume_finishes(uninterrup
     assert len(steps) == 5 and all(a < b for a, b in itertools.pairwise(steps)), steps
 
 
+@pytest.mark.slow
 def test_a_requeued_job_resumes_in_its_own_directory(uninterrupted, tmp_path):
     """What submitit's requeue does: run the same job again in the same directory."""
     process = start_and_wait(tmp_path, "requeued", steps=2)
@@ -170,6 +172,7 @@ def test_checkpoints_never_execute_code(finished_run, tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_the_api_key_appears_in_no_file(tmp_path):
     secret = "0123456789abcdef0123456789abcdef01234567"
     result = replay_run(
@@ -180,3 +183,54 @@ def test_the_api_key_appears_in_no_file(tmp_path):
     assert any(p.name == CHECKPOINT_FILE for p in files) and any(p.suffix == ".wandb" for p in files)
     leaking = [p for p in files if secret.encode() in p.read_bytes()]
     assert not leaking
+
+
+class _SignalAfterResults:
+    """A results sink standing for a signal that lands after step ``at``'s results are written and
+    before its checkpoint (extra sinks come before the checkpointer)."""
+
+    def __init__(self, at: int):
+        self.at, self.steps = at, 0
+
+    def experience_done(self, results) -> None:
+        self.steps += 1
+        if self.steps == self.at:
+            raise KeyboardInterrupt
+
+    def run_ended(self, results) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("overrides", "at", "checkpoint_written"),
+    [((), 1, False), (("strategy=mir",), 2, True)],
+    ids=["signal before the first checkpoint", "a method checkpoints cannot hold"],
+)
+def test_the_resume_hint_appears_only_when_a_checkpoint_can_be_resumed(
+    tmp_path, overrides, at, checkpoint_written
+):
+    from replay_cli.errors import RunInterrupted
+    from replay_cli.training.experiment import run_experiment
+
+    cfg = compose_config("strategy.train_epochs=1", "logger=none", "progress=false", *overrides)
+    with pytest.raises(RunInterrupted) as stopped:
+        run_experiment(cfg, tmp_path, extra_sinks=[_SignalAfterResults(at)])
+    message = str(stopped.value)
+    assert "resume with" not in message
+    assert "no checkpoint to resume from: run the same command again to start over" in message
+    assert (tmp_path / CHECKPOINT_FILE).exists() is checkpoint_written
+    assert json.loads((tmp_path / "results.json").read_text())["status"] == "interrupted"
+
+
+def test_resume_applies_a_fast_path_override_and_only_then(tmp_path):
+    """``fast_path`` gives the same results either way: a resume may switch it (and only switches
+    it when told to), like the other presentation keys."""
+    from replay_cli.training.resume import prepare_resume
+
+    result = replay_run(
+        "fast_path=false", "strategy.train_epochs=1", f"hydra.run.dir={tmp_path}", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    switched, _ = prepare_resume(compose_config("fast_path=true"), tmp_path, ["fast_path=true"])
+    kept, _ = prepare_resume(compose_config(), tmp_path, [])
+    assert (switched.fast_path, kept.fast_path) == (True, False)

@@ -84,3 +84,21 @@ def test_the_fast_path_builds_the_twin_for_the_replay_plugin(overrides, twin):
     strategy = build_strategy(cfg, builders.build_model(cfg, benchmark), benchmark=benchmark)
     policy = method_buffer(strategy)
     assert isinstance(policy, (IndexedClassBalanced, IndexedReservoir)) is twin
+
+
+def test_online_experience_groups_are_mini_experiences_in_the_warning(capsys):
+    """Online, the ReplayPlugin updates the policy once per mini-experience: an experience-balanced
+    buffer shares itself over mini-experiences, and the warning counts those."""
+    from replay_cli.config.validation import validate_against_benchmark
+
+    cfg = compose_config("protocol=online", "storage=experience_balanced", "mem_size=50")
+    benchmark = builders.build_benchmark(cfg)
+    validate_against_benchmark(cfg, benchmark)
+    sizes = [len(e.dataset) for e in benchmark.train_stream]
+    expected = sum(-(-n // 10) for n in sizes)
+    line = capsys.readouterr().err.strip()
+    assert line == (
+        f"replay-run: warning: mem_size=50 is smaller than the {expected} mini-experience groups of "
+        f"split_digits: storage=experience_balanced keeps no sample of {expected - 50} of them "
+        "once all are seen"
+    )

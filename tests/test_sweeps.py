@@ -27,7 +27,10 @@ def summary_rows(sweep: Path) -> list[dict]:
     return rows
 
 
-@pytest.mark.parametrize("launcher", ["basic", "joblib", "submitit_local", "ray"])
+@pytest.mark.parametrize(
+    "launcher",
+    ["basic", *(pytest.param(name, marks=pytest.mark.slow) for name in ("joblib", "submitit_local", "ray"))],
+)
 def test_four_job_sweep(launcher, tmp_path):
     extra = [] if launcher == "basic" else [f"launcher={launcher}"]
     result = replay_run(
@@ -58,6 +61,7 @@ def test_four_job_sweep(launcher, tmp_path):
         assert all(r["config"]["num_threads"] == threads_per_job(-1) for r in job_results.values())
 
 
+@pytest.mark.slow
 def test_a_failing_job_leaves_the_others_and_a_failed_row(tmp_path):
     result = replay_run("-m", "mem_size=50,-5,100", "logger=none", *TINY, cwd=tmp_path)
     assert result.returncode == 1
@@ -74,6 +78,7 @@ def test_a_failing_job_leaves_the_others_and_a_failed_row(tmp_path):
     assert "accuracy_matrix" not in failed and failed.get("experiences_done", 0) == 0
 
 
+@pytest.mark.slow
 def test_optuna_preset_runs_three_trials(tmp_path):
     result = replay_run(
         "hparams_search=optuna", "hydra.sweeper.n_trials=3", "logger=none", *TINY, cwd=tmp_path

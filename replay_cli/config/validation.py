@@ -307,11 +307,20 @@ def validate_against_benchmark(cfg: DictConfig, benchmark: Any) -> None:
     if "storage" in uses:
         from replay_cli.storage.capacity import warn_unserved_groups
 
-        warn_unserved_groups(cfg.storage, cfg.mem_size, benchmark)
+        warn_unserved_groups(cfg.storage, cfg.mem_size, benchmark, _mini_experiences(cfg, benchmark))
     if cfg.strategy.get("check"):  # the method's own limits (strategy.check names the function)
         from hydra.utils import get_method
 
         get_method(cfg.strategy.check)(cfg, benchmark)
+
+
+def _mini_experiences(cfg: DictConfig, benchmark: Any) -> int | None:
+    """How many mini-experiences ``protocol=online`` cuts the training stream into; None offline."""
+    if cfg.protocol.get("name") != "online":
+        return None
+    size, drop_last = cfg.protocol.experience_size, cfg.protocol.get("drop_last", False)
+    sizes = [len(experience.dataset) for experience in benchmark.train_stream]
+    return sum(n // size if drop_last else -(-n // size) for n in sizes)
 
 
 def _check_task_balanced_batch(batch_size_mem: int, benchmark: Any) -> None:

@@ -36,6 +36,6 @@ def rar_feature_node(cfg: DictConfig, model: Any) -> None:
         return
     from torchvision.models.feature_extraction import get_graph_node_names
 
-    nodes = get_graph_node_names(model)[0]
+    nodes = get_graph_node_names(model)[0][1:]  # the first is the input itself, not a feature
     if name not in nodes:
         raise ConfigError("strategy.plugins.rar.name_ext_layer", name, f"null or a node: {', '.join(nodes)}")

@@ -60,9 +60,10 @@ def save_checkpoint(
     storage_policy: Any | None,
     wandb_run_id: str | None,
     adapter: Any | None = None,
-) -> None:
+) -> bool:
     """Write ``checkpoint.pt``; the method's state goes through :mod:`replay_cli.storage.state`
-    (``adapter``: the strategy's declared :class:`~replay_cli.storage.state.StateAdapter`)."""
+    (``adapter``: the strategy's declared :class:`~replay_cli.storage.state.StateAdapter`). Returns
+    whether the run can be resumed from it (False: a state it cannot hold, see the warning)."""
     import torch
 
     from replay_cli.data.benchmarks import sample_references
@@ -87,6 +88,7 @@ def save_checkpoint(
         )
     # the previous checkpoint goes with the rename: only the last is kept
     replace_atomically(checkpoint_path(run_dir), lambda handle: torch.save(state, handle))
+    return not state["method"]["uncovered"]
 
 
 _warned: dict[str, bool] = {}  # one warning per run directory, not one per step
@@ -101,10 +103,11 @@ class Checkpointer:
 
         self.run_dir, self.config, self.strategy, self.loggers = run_dir, config, strategy, loggers
         self.adapter = state_adapter(config["strategy"].get("state"))
+        self.resumable = False  # a checkpoint this run can resume from has been written
 
     def experience_done(self, results: Any) -> None:
         run_ids = [getattr(logger, "run_id", None) for logger in self.loggers]
-        save_checkpoint(
+        self.resumable = save_checkpoint(
             self.run_dir,
             config=self.config,
             results=results,

@@ -124,13 +124,15 @@ def _run(
         cfg, run_dir, resume_id=checkpoint["wandb_run_id"] if checkpoint else None
     )
     test_tasks, test_sizes = benchmark.test_tasks_and_sizes()
+    checkpointer = Checkpointer(run_dir, config, strategy, loggers)
+    checkpointer.resumable = checkpoint is not None  # the checkpoint it resumed from still holds
     sinks: list[ResultsSink] = [
         ResultsFile(run_dir),
         ClassViewFiles(run_dir),
         ConsoleSummary(),
         *loggers,
         *extra_sinks,
-        Checkpointer(run_dir, config, strategy, loggers),
+        checkpointer,
     ]
     loader = loader_settings(
         cfg.get("loader"),
@@ -175,7 +177,7 @@ def _run(
     except KeyboardInterrupt as interruption:
         done = len(results.accuracy_matrix)
         reason = "interrupted by a signal" if done else "interrupted before the first step"
-        resume = _end_early(results, sinks, "interrupted", reason, run_dir)
+        resume = _end_early(results, sinks, "interrupted", reason, run_dir, checkpointer)
         kept = run_dir / RESULTS_FILE
         raise RunInterrupted(
             f"interrupted {steps_done_text(done, len(steps))}; results kept in {kept}{resume}",
@@ -183,7 +185,9 @@ def _run(
         ) from None
     except Exception as error:
         done = len(results.accuracy_matrix)
-        resume = _end_early(results, sinks, "failed", f"{type(error).__name__}: {error}", run_dir)
+        resume = _end_early(
+            results, sinks, "failed", f"{type(error).__name__}: {error}", run_dir, checkpointer
+        )
         raise RunFailed(
             f"training failed {steps_done_text(done, len(steps))} ({type(error).__name__}: {error}); "
             f"finished steps kept in {run_dir / RESULTS_FILE}{resume}"
@@ -203,11 +207,24 @@ def _stream_accuracy(
     return metrics.pooled_accuracy(row, test_sizes)
 
 
-def _end_early(results: RunResults, sinks: Sequence[Any], status: str, reason: str, run_dir: Path) -> str:
-    """Record how the run stopped and tell the sinks; returns the resume hint when a step is saved."""
+def _end_early(
+    results: RunResults,
+    sinks: Sequence[Any],
+    status: str,
+    reason: str,
+    run_dir: Path,
+    checkpointer: Checkpointer,
+) -> str:
+    """Record how the run stopped and tell the sinks; returns the resume hint when a checkpoint the
+    run can resume from was written (a signal can land after a step's results and before its
+    checkpoint; a method whose state checkpoints cannot hold is never resumable)."""
     results.finish(status, reason)
     _tell(sinks, "run_ended", results)
-    return f"; resume with: replay-run resume={run_dir}" if results.accuracy_matrix else ""
+    if checkpointer.resumable:
+        return f"; resume with: replay-run resume={run_dir}"
+    if results.accuracy_matrix:
+        return "; no checkpoint to resume from: run the same command again to start over"
+    return ""
 
 
 def _tell(sinks: Sequence[Any], event: str, results: RunResults) -> None:

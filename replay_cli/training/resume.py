@@ -138,13 +138,16 @@ def check_resume(cfg: DictConfig, run_dir: Path, overrides: list[str], typed: st
 
 def prepare_resume(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> tuple[DictConfig, dict[str, Any]]:
     """The saved run's config, with what this command says about presentation and logging, and its
-    checkpoint: ``print_config``, ``progress``, ``num_threads`` as composed now, ``logger`` (the group
-    or any ``logger.*`` key) where this command overrides it."""
+    checkpoint: ``print_config``, ``progress``, ``num_threads`` as composed now, ``fast_path`` and
+    ``logger`` (the group or any ``logger.*`` key) where this command overrides them."""
     state = load_checkpoint(run_dir)
     saved = OmegaConf.create(state["config"])
     for key in ("print_config", "progress", "num_threads"):
         if key in cfg:
             saved[key] = cfg[key]
+    keys = [override.lstrip("+~").partition("=")[0] for override in overrides]
+    if "fast_path" in keys:  # same results either way; a checkpoint resumes on either path
+        saved.fast_path = cfg.fast_path
     for override in overrides:
         key = override.lstrip("+~").partition("=")[0]
         if key == "logger" or key.startswith("logger."):
