@@ -59,6 +59,10 @@ def test_four_job_sweep(launcher, tmp_path):
         assert Path(row["run_dir"]).name == row["job"]
     if launcher == "joblib":
         assert all(r["config"]["num_threads"] == threads_per_job(-1) for r in job_results.values())
+    if launcher == "ray":  # Ray's own lines go to the sweep's launcher.log, not the console
+        console = result.stdout + result.stderr
+        assert "Token authentication" not in console and "View the dashboard" not in console
+        assert "Started a local Ray instance" in (sweep / "launcher.log").read_text()
 
 
 @pytest.mark.slow
