@@ -170,3 +170,15 @@ def test_slurm_keys_are_overridable():
 def test_threads_per_job_never_oversubscribes(monkeypatch):
     monkeypatch.setattr("os.cpu_count", lambda: 8)
     assert [threads_per_job(n) for n in (-1, 1, 2, 3, 8, 16)] == [1, 8, 4, 2, 1, 1]
+
+
+def test_ray_driver_lines_come_from_the_logger_quiet_ray_redirects():
+    """Fails loudly when a Ray upgrade moves the modules that log the token notice and the
+    dashboard address out of the logger replay_cli.sweeps.ray_internals names."""
+    import importlib
+
+    from replay_cli.sweeps import ray_internals
+
+    for module in ("ray._private.worker", "ray._private.authentication.authentication_token_setup"):
+        logger = importlib.import_module(module).logger
+        assert logger.name.startswith(ray_internals.DRIVER_LOGGER + "."), module

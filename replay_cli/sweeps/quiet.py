@@ -32,17 +32,20 @@ LAUNCHER_LOG = "launcher.log"
 
 
 class QuietRay(Callback):
-    """Hydra callback of ``launcher=ray``: what Ray's driver-side modules log (``ray._private.*``:
-    the token notice, the dashboard address) goes to ``<sweep dir>/launcher.log`` only. The handler
-    sits on ``ray._private`` because ``ray.init`` clears the handlers of the ``ray`` logger itself;
-    the preset passes ``configure_logging: false`` so that it adds no console handler there."""
+    """Hydra callback of ``launcher=ray``: what Ray's driver-side modules log (the token notice,
+    the dashboard address) goes to ``<sweep dir>/launcher.log`` only. The handler sits on their
+    logger (:data:`~replay_cli.sweeps.ray_internals.DRIVER_LOGGER`) because ``ray.init`` clears the
+    handlers of the ``ray`` logger itself; the preset passes ``configure_logging: false`` so that
+    it adds no console handler there."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         path = Path(config.hydra.sweep.dir) / LAUNCHER_LOG
         path.parent.mkdir(parents=True, exist_ok=True)
         handler = logging.FileHandler(path)
         handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
-        driver = logging.getLogger("ray._private")
+        from replay_cli.sweeps.ray_internals import DRIVER_LOGGER
+
+        driver = logging.getLogger(DRIVER_LOGGER)
         driver.handlers = [handler]
         driver.setLevel(logging.INFO)
         driver.propagate = False
