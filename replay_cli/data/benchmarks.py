@@ -110,16 +110,31 @@ def class_split(
     )
 
 
+_FEW = 256  # samples below which reading an attribute one by one beats walking the tree with tensors
+
+
 def sample_references(dataset: Any) -> Any:
     """(experience of origin, index in it) of each sample of a training dataset (LongTensor (N, 2)),
-    in the dataset's order; see :func:`with_origin_experience`."""
+    in the dataset's order; see :func:`with_origin_experience`. Raises AttributeError when it
+    carries no origin attributes."""
     import torch
 
     if len(dataset) == 0:
         return torch.zeros((0, 2), dtype=torch.long)
-    origin = torch.tensor(list(getattr(dataset, ORIGIN_ATTRIBUTE)), dtype=torch.long)
-    index = torch.tensor(list(getattr(dataset, ORIGIN_INDEX_ATTRIBUTE)), dtype=torch.long)
-    return torch.stack([origin, index], dim=1)
+    return torch.stack([_attribute(dataset, a) for a in (ORIGIN_ATTRIBUTE, ORIGIN_INDEX_ATTRIBUTE)], dim=1)
+
+
+def _attribute(dataset: Any, name: str) -> Any:
+    """A data attribute's values as a LongTensor: read one by one for a few samples (a
+    mini-experience), by tensor indexing through the dataset tree for many (an experience)."""
+    import torch
+
+    from replay_cli.data import avalanche_internals
+
+    values = avalanche_internals.attribute_values(dataset, name) if len(dataset) > _FEW else None
+    if values is None:
+        values = torch.as_tensor(list(getattr(dataset, name)), dtype=torch.long)
+    return values
 
 
 def with_origin_experience(scenario: Any) -> Any:

@@ -6,10 +6,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from replay_cli.data import avalanche_internals
-from replay_cli.data.benchmarks import ORIGIN_ATTRIBUTE, ORIGIN_INDEX_ATTRIBUTE
-
-_FEW = 256  # samples below which reading an attribute one by one beats walking the tree with tensors
+from replay_cli.data.benchmarks import sample_references
 
 
 class SamplePositions:
@@ -31,8 +28,8 @@ class SamplePositions:
         stream, in its order; raises AttributeError when it carries no origin attributes."""
         if isinstance(dataset, PositionsView) and dataset.positions is self:
             return dataset.held
-        origin, index = (_attribute(dataset, name) for name in (ORIGIN_ATTRIBUTE, ORIGIN_INDEX_ATTRIBUTE))
-        return self.offsets[origin] + index
+        references = sample_references(dataset)
+        return self.offsets[references[:, 0]] + references[:, 1]
 
     def positions_of(self, dataset: Any) -> Any:
         """:meth:`of`, or None for a dataset that is not drawn from the stream."""
@@ -44,17 +41,6 @@ class SamplePositions:
     def view(self, held: Any) -> PositionsView:
         """The samples at ``held`` (LongTensor), in that order, as a dataset."""
         return PositionsView(self, held)
-
-
-def _attribute(dataset: Any, name: str) -> Any:
-    """A data attribute's values as a LongTensor: read one by one for a few samples (a
-    mini-experience), by tensor indexing through the dataset tree for many (an experience)."""
-    import torch
-
-    values = avalanche_internals.attribute_values(dataset, name) if len(dataset) > _FEW else None
-    if values is None:
-        values = torch.as_tensor(list(getattr(dataset, name)), dtype=torch.long)
-    return values
 
 
 class PositionsView:
