@@ -40,9 +40,10 @@ def default_replay_plugin() -> ReplayPlugin:
     )
 
 
-def plain_avalanche_run(seed: int, strategy_class=Naive, epochs: int = 5, **method) -> tuple:
+def plain_avalanche_run(seed: int, strategy_class=Naive, epochs: int = 5, evaluator=None, **method) -> tuple:
     """split_digits, the default MLP and SGD and ``strategy_class(**method)``, written with Avalanche
-    alone; returns the benchmark, the strategy and the test tensors."""
+    alone (or with ``evaluator`` in place of Avalanche's accuracy metrics); returns the benchmark,
+    the strategy and the test tensors."""
     x_train, y_train, x_test, y_test = load_digits_tensors(test_size=0.3, split_seed=0)
     benchmark = class_incremental_benchmark(
         {"train": tensor_dataset(x_train, y_train), "test": tensor_dataset(x_test, y_test)},
@@ -61,7 +62,7 @@ def plain_avalanche_run(seed: int, strategy_class=Naive, epochs: int = 5, **meth
         train_epochs=epochs,
         eval_mb_size=256,
         device="cpu",
-        evaluator=EvaluationPlugin(accuracy_metrics(experience=True, stream=True), loggers=[]),
+        evaluator=evaluator or EvaluationPlugin(accuracy_metrics(experience=True, stream=True), loggers=[]),
         **method,
     )
     return benchmark, strategy, (x_test, y_test)

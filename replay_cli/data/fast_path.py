@@ -22,7 +22,6 @@ from __future__ import annotations
 from typing import Any
 
 from avalanche.benchmarks.utils.data_loader import MultiDatasetDataLoader
-from avalanche.evaluation.metrics import ExperienceAccuracy, StreamAccuracy
 from avalanche.training.plugins import SupervisedPlugin
 from torch.utils.data import DataLoader, default_collate
 
@@ -30,7 +29,6 @@ from replay_cli.data import avalanche_internals
 from replay_cli.data.positions import PositionsView
 from replay_cli.data.transforms import ImageTransform
 
-_EVAL_ONLY_METRICS = (ExperienceAccuracy, StreamAccuracy)
 _CHUNK = 4096  # samples collated at a time while materializing: bounds the list of Python tuples
 
 
@@ -50,19 +48,6 @@ class FastPathPlugin(SupervisedPlugin):
         self._eval_cache: dict[int, tuple[Any, list[Any]]] = {}
         self.positions = positions
         self._stream: tuple[Any, list[Any]] | None = None  # (transform, fields) of the whole stream
-
-    def before_training(self, strategy: Any, **kwargs: Any) -> None:
-        """Avalanche's EvaluationPlugin runs on every callback of every iteration, copying the
-        experience each time; accuracy metrics only count in evaluation, so while training it is
-        switched off (its public ``active`` flag) when those are all it holds: same results."""
-        if all(isinstance(m, _EVAL_ONLY_METRICS) for m in strategy.evaluator.metrics):
-            strategy.evaluator.active = False
-
-    def after_training(self, strategy: Any, **kwargs: Any) -> None:
-        strategy.evaluator.active = True
-
-    def before_eval(self, strategy: Any, **kwargs: Any) -> None:
-        strategy.evaluator.active = True
 
     def before_training_exp(self, strategy: Any, **kwargs: Any) -> None:
         served = self._served_from_stream(strategy.dataloader, strategy.device)

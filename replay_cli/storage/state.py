@@ -253,7 +253,8 @@ def uncovered(strategy: Any, buffer: Any | None, adapter: StateAdapter | None) -
     optimizer, clock, RNGs, ``buffer`` (a supported kind) and ``adapter`` hold all of it.
 
     Covered without an adapter: Avalanche's Naive, Replay, JointTraining and DER; the ReplayPlugin
-    (its storage policy is ``buffer``), the evaluation, periodic-evaluation and clock plugins, and
+    (its storage policy is ``buffer``), the evaluation (Avalanche's and the run's
+    :class:`~replay_cli.training.evaluation.EvalPhaseAccuracy`), periodic-evaluation and clock plugins, and
     replay-cli's own plugins
     (rebuilt from the config, they keep nothing between steps or save it themselves as adapters)."""
     if buffer is not None and (adapter is None or isinstance(adapter, BufferOnly)):
@@ -268,7 +269,9 @@ def uncovered(strategy: Any, buffer: Any | None, adapter: StateAdapter | None) -
     from avalanche.training.plugins.clock import Clock
     from avalanche.training.templates.base_sgd import PeriodicEval
 
-    known = (EvaluationPlugin, ReplayPlugin, PeriodicEval, Clock)
+    from replay_cli.training.evaluation import EvalPhaseAccuracy
+
+    known = (EvaluationPlugin, EvalPhaseAccuracy, ReplayPlugin, PeriodicEval, Clock)
     if type(strategy) not in (Naive, Replay, JointTraining, DER):
         return f"the {type(strategy).__name__} strategy keeps state that no strategy.state adapter saves"
     for plugin in strategy.plugins:

@@ -62,11 +62,10 @@ def build_strategy(
     import inspect
 
     import torch
-    from avalanche.evaluation.metrics import accuracy_metrics
-    from avalanche.training.plugins import EvaluationPlugin
     from hydra.utils import instantiate
 
     from replay_cli.storage.build import build_storage_policy
+    from replay_cli.training.evaluation import EvalPhaseAccuracy
 
     s = cfg.strategy
     storage_policy = None
@@ -85,7 +84,7 @@ def build_strategy(
         criterion=torch.nn.CrossEntropyLoss(),
         device=resolve_device(s.device),
         plugins=[*plugins, *extra_plugins],
-        evaluator=EvaluationPlugin(accuracy_metrics(experience=True, stream=True), loggers=[]),
+        evaluator=EvalPhaseAccuracy(),
     )
 
 
