@@ -162,6 +162,9 @@ def test_avalanche_internals_the_fast_path_reads_are_there():
         assert torch.equal(fields[1], torch.tensor([int(tree[i][1]) for i in range(len(tree))]))
         targets = avalanche_internals.attribute_values(tree, "targets")
         assert targets is not None and targets.tolist() == [int(t) for t in tree.targets]
+        shuffled = torch.randperm(len(tree), generator=torch.Generator().manual_seed(len(tree)))
+        picked = avalanche_internals.gather(tree, shuffled)  # across the children, in any order
+        assert all(torch.equal(p, f[shuffled]) for p, f in zip(picked, fields, strict=True))
     loader = ReplayDataLoader(data, data.subset([0, 1]), batch_size=4, batch_size_mem=2)
     assert callable(MultiDatasetDataLoader._get_loader) and callable(loader._create_samplers)
     for name in ("batch_sizes", "distributed_sampling", "loader_kwargs", "termination_dataset"):

@@ -173,18 +173,21 @@ def _walk_indexed(node: Any, index: Any, leaf: Any) -> list[Any] | None:
         index = torch.as_tensor(_picked(node._indices, index), dtype=torch.long)
     ends = torch.as_tensor(node._cumulative_sizes, dtype=torch.long)
     which = torch.searchsorted(ends, index, right=True)
-    fields: list[Any] | None = None
-    for k, child in enumerate(node._datasets):
-        mask = which == k
-        if not bool(mask.any()):
-            continue
-        part = _walk_indexed(child, index[mask] - (ends[k - 1] if k else 0), leaf)
-        if part is None:
-            return None
-        if fields is None:
-            fields = [p.new_empty((len(index), *p.shape[1:])) for p in part]
-        for field, values in zip(fields, part, strict=True):
-            field[mask] = values
+    # each child's samples in one run: already so for a whole stream, else sorted (and put back)
+    order = None if bool((which[1:] >= which[:-1]).all()) else torch.argsort(which, stable=True)
+    runs = (index if order is None else index[order]).split(
+        torch.bincount(which, minlength=len(node._datasets)).tolist()
+    )
+    parts = []
+    for k, (child, run) in enumerate(zip(node._datasets, runs, strict=True)):
+        if len(run):
+            part = _walk_indexed(child, run - (ends[k - 1] if k else 0), leaf)
+            if part is None:
+                return None
+            parts.append(part)
+    fields = [torch.cat(f) if len(f) > 1 else f[0] for f in zip(*parts, strict=True)] if parts else None
+    if fields is not None and order is not None:  # back to the order of ``index``
+        fields = [f.new_empty(f.shape).index_copy_(0, order, f) for f in fields]
     if fields is not None and leaf is _tensor_fields and hasattr(node, "_frozen_transform_groups"):
         fields = _mapped_labels(node, fields)
     return fields
