@@ -121,12 +121,16 @@ def sample_references(dataset: Any) -> Any:
 
     if len(dataset) == 0:
         return torch.zeros((0, 2), dtype=torch.long)
-    return torch.stack([_attribute(dataset, a) for a in (ORIGIN_ATTRIBUTE, ORIGIN_INDEX_ATTRIBUTE)], dim=1)
+    return torch.stack(
+        [attribute_tensor(dataset, a) for a in (ORIGIN_ATTRIBUTE, ORIGIN_INDEX_ATTRIBUTE)], dim=1
+    )
 
 
-def _attribute(dataset: Any, name: str) -> Any:
-    """A data attribute's values as a LongTensor: read one by one for a few samples (a
-    mini-experience), by tensor indexing through the dataset tree for many (an experience)."""
+def attribute_tensor(dataset: Any, name: str) -> Any:
+    """Data attribute ``name`` (targets, task labels, origin) of an Avalanche dataset as a
+    LongTensor (``len(dataset)``): read one by one for a few samples (a mini-experience), by tensor
+    indexing through the dataset tree for many (an experience) where that tree allows it. Raises
+    AttributeError when the dataset has no such attribute."""
     import torch
 
     from replay_cli.data import avalanche_internals

@@ -20,6 +20,7 @@ from avalanche.training.storage_policy import (
     ReservoirSamplingBuffer,
 )
 
+from replay_cli.data.benchmarks import attribute_tensor
 from replay_cli.data.positions import SamplePositions
 
 
@@ -105,12 +106,11 @@ class IndexedClassBalanced(_GroupsView, ClassBalancedBuffer):
         self.positions = positions
 
     def update_from_dataset(self, new_data: Any, strategy: Any = None) -> None:
-        import torch
 
         if len(new_data) == 0:
             return
         new = self.positions.of(new_data)
-        targets = torch.as_tensor(list(new_data.targets), dtype=torch.long)
+        targets = attribute_tensor(new_data, "targets")
         classes = list(dict.fromkeys(targets.tolist()))
         self.seen_classes.update(classes)
         share = dict(zip(self.seen_classes, self.get_group_lengths(len(self.seen_classes)), strict=True))
