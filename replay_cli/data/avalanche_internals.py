@@ -136,7 +136,7 @@ def _tensor_fields(leaf: Any, index: Any) -> list[Any] | None:
 
     if hasattr(leaf, "_flat_data"):  # a nested Avalanche dataset: its own fields and attributes
         return gather(leaf, index)
-    return [t[index] for t in leaf.tensors] if isinstance(leaf, TensorDataset) else None
+    return [t.index_select(0, index) for t in leaf.tensors] if isinstance(leaf, TensorDataset) else None
 
 
 def _sequence_values(leaf: Any, index: Any) -> list[Any] | None:
@@ -147,7 +147,7 @@ def _sequence_values(leaf: Any, index: Any) -> list[Any] | None:
     if isinstance(leaf, ConstantSequence):
         return [torch.full((len(index),), leaf[0], dtype=torch.long)] if len(leaf) else None
     if isinstance(leaf, torch.Tensor):
-        return [leaf[index]]
+        return [leaf.index_select(0, index)]
     if not isinstance(leaf, (list, tuple)):
         return None
     return [torch.as_tensor(_picked(leaf, index))]
