@@ -155,12 +155,16 @@ def _sequence_values(leaf: Any, index: Any) -> list[Any] | None:
 
 def _picked(values: Any, index: Any) -> Any:
     """``values[index]`` for a Python sequence: just those entries when they are few (a
-    mini-experience of a large experience), else the whole sequence converted once and indexed."""
+    mini-experience of a large experience), else the whole sequence converted once (through NumPy
+    for integers, a fifth of the time of ``torch.as_tensor``) and indexed."""
+    import numpy as np
     import torch
 
     if 8 * len(index) < len(values):
         return [values[i] for i in index.tolist()]
-    return torch.as_tensor(list(values))[index]
+    array = np.asarray(values)
+    whole = torch.from_numpy(array) if array.dtype.kind in "iub" else torch.as_tensor(list(values))
+    return whole[index]
 
 
 def _walk_indexed(node: Any, index: Any, leaf: Any) -> list[Any] | None:
