@@ -1,5 +1,6 @@
 """The run's evaluator: Avalanche's accuracy metrics, dispatched in the eval phase only."""
 
+from avalanche.evaluation.metric_definitions import PluginMetric
 from avalanche.training.plugins import SupervisedPlugin
 
 from replay_cli.training.evaluation import EvalPhaseAccuracy
@@ -25,12 +26,21 @@ def test_same_metric_values_as_avalanches_evaluation_plugin():
     assert len(steps) == 2 and values[0] == 0.0 and values[1] > 0.5  # learnt in the second step
 
 
-def test_the_accuracy_metrics_ignore_training_so_every_training_callback_is_skipped():
-    assert {metric._mode for metric in EvalPhaseAccuracy().metrics} == {"eval"}  # why skipping is safe
+def test_the_callbacks_the_accuracy_metrics_ignore_are_skipped():
+    metrics = EvalPhaseAccuracy().metrics
+    # why skipping is safe: eval mode, no reset per iteration, nothing around the forward pass
+    assert {(metric._mode, metric._reset_at) for metric in metrics} == {
+        ("eval", "experience"),
+        ("eval", "stream"),
+    }
+    for name in ("before_eval_forward", "after_eval_forward"):  # PluginMetric's no-ops, not overridden
+        assert all(getattr(type(metric), name) is getattr(PluginMetric, name) for metric in metrics)
     training = {
         name
         for name in dir(SupervisedPlugin)
         if name.startswith(("before_", "after_")) and "eval" not in name
     }
     assert len(training) == 16
-    assert {name for name in training if name not in vars(EvalPhaseAccuracy)} == set()
+    skipped = training | {"before_eval_iteration", "before_eval_forward", "after_eval_forward"}
+    assert {name for name in skipped if name not in vars(EvalPhaseAccuracy)} == set()
+    assert "after_eval_iteration" not in vars(EvalPhaseAccuracy)  # where the accuracy is counted

@@ -9,7 +9,7 @@ from avalanche.training.plugins import EvaluationPlugin
 
 
 def _ignored(self: Any, strategy: Any, *args: Any, **kwargs: Any) -> None:
-    """Eval-phase metrics do nothing on a training callback."""
+    """A callback on which these metrics do nothing."""
 
 
 class EvalPhaseAccuracy(EvaluationPlugin):
@@ -19,9 +19,10 @@ class EvalPhaseAccuracy(EvaluationPlugin):
     Avalanche's EvaluationPlugin forwards every callback to its metrics, training iterations
     included: it finds each one by an AttributeError caught in ``__getattribute__`` and copies the
     current experience (``experience.logging()``) before every call. These accuracy metrics run in
-    ``mode="eval"`` and ignore every training callback, so those calls change nothing and cost about
-    a tenth of a small model's training time; here the training callbacks are plain no-ops, and the
-    eval-phase ones are Avalanche's own. Same metric values, same keys.
+    ``mode="eval"``, reset per experience or stream and update after each eval iteration: they
+    ignore every training callback and the eval ones before the forward pass and after it, so those
+    calls change nothing and cost about a tenth of a small model's training time. Here they are
+    plain no-ops, and the others are Avalanche's own. Same metric values, same keys.
 
     Raises nothing of its own; metric names as Avalanche's (``Top1_Acc_Exp/eval_phase/...``).
     """
@@ -31,6 +32,7 @@ class EvalPhaseAccuracy(EvaluationPlugin):
     before_forward = after_forward = before_backward = after_backward = _ignored
     before_update = after_update = after_training_iteration = after_training_epoch = _ignored
     after_training_exp = after_training = _ignored
+    before_eval_iteration = before_eval_forward = after_eval_forward = _ignored
 
     def __init__(self) -> None:
         super().__init__(accuracy_metrics(experience=True, stream=True), loggers=[])
