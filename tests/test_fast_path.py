@@ -138,7 +138,8 @@ def test_avalanche_internals_the_fast_path_reads_are_there():
 
     assert version("avalanche-lib") == avalanche_internals.PINNED_AVALANCHE, "re-check avalanche_internals.py"
     transform, other = ImageTransform((0.5,), (0.5,)), ImageTransform((0.1,), (0.3,))
-    data = tensor_dataset(torch.randint(0, 256, (20, 1, 4, 4), dtype=torch.uint8), torch.arange(20) % 4)
+    images = torch.randint(0, 256, (20, 1, 4, 4), dtype=torch.uint8)
+    data = tensor_dataset(images, torch.arange(20) % 4)
     one = data.replace_current_transform_group(transform)
     trees = [
         data,
@@ -165,6 +166,12 @@ def test_avalanche_internals_the_fast_path_reads_are_there():
         shuffled = torch.randperm(len(tree), generator=torch.Generator().manual_seed(len(tree)))
         picked = avalanche_internals.gather(tree, shuffled)  # across the children, in any order
         assert all(torch.equal(p, f[shuffled]) for p, f in zip(picked, fields, strict=True))
+        inputs, located = avalanche_internals.gather_rows(tree, shuffled)  # the inputs left in place
+        assert inputs.data_ptr() == images.data_ptr() and torch.equal(inputs[located[0]], picked[0])
+        assert all(torch.equal(p, g) for p, g in zip(picked[1:], located[1:], strict=True))
+    two_leaves = one.concat(tensor_dataset(images.clone(), torch.arange(20) % 4))
+    assert avalanche_internals.gather_rows(two_leaves, torch.arange(40)) is None
+    assert avalanche_internals.gather(two_leaves, torch.arange(40)) is not None
     loader = ReplayDataLoader(data, data.subset([0, 1]), batch_size=4, batch_size_mem=2)
     assert callable(MultiDatasetDataLoader._get_loader) and callable(loader._create_samplers)
     for name in ("batch_sizes", "distributed_sampling", "loader_kwargs", "termination_dataset"):
@@ -245,8 +252,15 @@ def test_a_mini_experience_and_a_buffer_kept_as_positions_are_served_from_the_st
         )
 
     plain_batches, plain_rng = epochs(loader())
-    served = FastPathPlugin(benchmark.positions)._served_from_stream(loader(), "cpu")
+    plugin = FastPathPlugin(benchmark.positions)
+    served = plugin._served_from_stream(loader(), "cpu")
     assert served is not None
+    _, inputs, fields = plugin._stream_fields("cpu")  # the stream's inputs are not copied: rows of them
+    assert (
+        inputs is not None
+        and fields[0].dtype == torch.long
+        and len(fields[0]) == len(benchmark.positions.source)
+    )
     fast_batches, fast_rng = epochs(served)
     assert len(fast_batches) == len(plain_batches) == 2
     for ours, theirs in zip(fast_batches, plain_batches, strict=True):

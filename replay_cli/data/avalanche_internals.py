@@ -101,14 +101,16 @@ def _mapped_labels(node: Any, fields: list[Any]) -> list[Any]:
     return fields
 
 
-def gather(node: Any, index: Any) -> list[Any] | None:
+def gather(node: Any, index: Any, read_leaf: Any = None) -> list[Any] | None:
     """Fields of samples ``index`` of an Avalanche dataset tree by tensor indexing, before any
-    transform (see :func:`sample_transform`); None if a node is of a kind this does not know."""
+    transform (see :func:`sample_transform`); None if a node is of a kind this does not know.
+    ``read_leaf(leaf, index)``: the fields of a leaf (default: its tensors' rows ``index``)."""
     import torch
 
+    read_leaf = read_leaf or _tensor_fields
     flat = getattr(node, "_flat_data", None)
     if flat is not None:  # AvalancheDataset: its data, then the attributes __getitem__ appends
-        fields = gather(flat, index)
+        fields = gather(flat, index, read_leaf)
         for attribute in node._data_attributes.values():
             if fields is not None and attribute.use_in_getitem:
                 values = _walk_indexed(attribute.data, index, _sequence_values)
@@ -116,7 +118,31 @@ def gather(node: Any, index: Any) -> list[Any] | None:
                     values[0] if values is not None else torch.as_tensor(list(attribute.data))[index]
                 )
         return fields
-    return _walk_indexed(node, index, _tensor_fields)
+    return _walk_indexed(node, index, read_leaf)
+
+
+def gather_rows(node: Any, index: Any) -> tuple[Any, list[Any]] | None:
+    """:func:`gather` without copying the inputs: ``(inputs, fields)``, where ``inputs`` is the
+    first tensor of the one ``TensorDataset`` all samples ``index`` are read from and ``fields[0]``
+    the row of it each reads (LongTensor), the other fields as :func:`gather` gives them. None when
+    the samples come from several leaves, or from a kind of node this does not know."""
+    from torch.utils.data import TensorDataset
+
+    leaves: dict[int, Any] = {}
+
+    def rows(leaf: Any, index: Any) -> list[Any] | None:
+        if hasattr(leaf, "_flat_data"):
+            return gather(leaf, index, rows)
+        if not isinstance(leaf, TensorDataset):
+            return None
+        leaves[id(leaf)] = leaf
+        return [index, *(t.index_select(0, index) for t in leaf.tensors[1:])]
+
+    fields = gather(node, index, rows)
+    if fields is None or len(leaves) != 1:
+        return None
+    (leaf,) = leaves.values()
+    return leaf.tensors[0], fields
 
 
 def attribute_values(dataset: Any, name: str) -> Any:
@@ -192,7 +218,7 @@ def _walk_indexed(node: Any, index: Any, leaf: Any) -> list[Any] | None:
     fields = [torch.cat(f) if len(f) > 1 else f[0] for f in zip(*parts, strict=True)] if parts else None
     if fields is not None and order is not None:  # back to the order of ``index``
         fields = [f.new_empty(f.shape).index_copy_(0, order, f) for f in fields]
-    if fields is not None and leaf is _tensor_fields and hasattr(node, "_frozen_transform_groups"):
+    if fields is not None and leaf is not _sequence_values and hasattr(node, "_frozen_transform_groups"):
         fields = _mapped_labels(node, fields)
     return fields
 
