@@ -6,9 +6,10 @@ hundred samples tens of thousands of times. :class:`FastPathPlugin` runs after t
 set ``strategy.dataloader`` (and after the evaluation loader is made) and changes only how that loader
 *fetches*: it keeps Avalanche's samplers and PyTorch's ``DataLoader`` (so the batches and their order
 are untouched) and serves each batch of indices from tensors collated once, held on the training
-device: the whole training stream once per run (every experience, mini-experience and buffer kept
-as positions is a set of positions in it, see :mod:`replay_cli.data.positions`), each test
-experience once per run, and any other dataset once per experience.
+device: the whole training stream once per run (its inputs by row where the dataset holds them;
+every experience, mini-experience and buffer kept as positions is a set of positions in it, see
+:mod:`replay_cli.data.positions`), each test experience once per run, and any other dataset once
+per experience.
 
 The classic benchmarks hold uint8 images with an :class:`~replay_cli.data.transforms.ImageTransform`
 per sample; here that transform runs once per minibatch on the device instead (normalisation gives
