@@ -106,7 +106,6 @@ class IndexedClassBalanced(_GroupsView, ClassBalancedBuffer):
         self.positions = positions
 
     def update_from_dataset(self, new_data: Any, strategy: Any = None) -> None:
-
         if len(new_data) == 0:
             return
         new = self.positions.of(new_data)
