@@ -135,11 +135,7 @@ def _run(
         checkpointer,
     ]
     loader = loader_settings(
-        cfg.get("loader"),
-        bool(cfg.get("fast_path")),
-        resolve_device(cfg.strategy.device),
-        cfg.num_threads,
-        online=protocol.name == "online",
+        cfg.get("loader"), bool(cfg.get("fast_path")), resolve_device(cfg.strategy.device)
     )
     if getattr(protocol, "eval_every", None):  # the anytime curve: stream accuracy between steps
 
