@@ -187,7 +187,7 @@ def test_the_api_key_appears_in_no_file(tmp_path):
 
 class _SignalAfterResults:
     """A results sink standing for a signal that lands after step ``at``'s results are written and
-    before its checkpoint (extra sinks come before the checkpointer)."""
+    before its checkpoint (extra sinks come before the checkpointer and the console's step line)."""
 
     def __init__(self, at: int):
         self.at, self.steps = at, 0
@@ -199,6 +199,24 @@ class _SignalAfterResults:
 
     def run_ended(self, results) -> None:
         pass
+
+
+def test_a_step_is_printed_as_done_only_once_its_checkpoint_is_written(tmp_path, monkeypatch):
+    """A signal right after a step's line still finds that step's checkpoint (SLURM preemption)."""
+    from replay_cli.reporting.console import ConsoleSummary
+    from replay_cli.training.experiment import run_experiment
+
+    printed = []
+    monkeypatch.setattr(
+        ConsoleSummary,
+        "_print_step",
+        lambda self, results: printed.append((tmp_path / CHECKPOINT_FILE).exists()),
+    )
+    cfg = compose_config(
+        "strategy.train_epochs=1", "benchmark.n_experiences=2", "logger=none", "progress=false"
+    )
+    run_experiment(cfg, tmp_path)
+    assert printed == [True, True]
 
 
 @pytest.mark.parametrize(

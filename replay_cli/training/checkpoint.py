@@ -95,8 +95,9 @@ _warned: dict[str, bool] = {}  # one warning per run directory, not one per step
 
 
 class Checkpointer:
-    """A results sink that checkpoints after every step; it comes last, so a checkpoint only exists
-    for a step whose results every other sink has already written."""
+    """A results sink that checkpoints after every step; it comes after every sink that records
+    results (files, W&B), so a checkpoint only exists for a step they have all written, and before
+    the console's step line, so a step printed as done can be resumed from."""
 
     def __init__(self, run_dir: Path, config: dict[str, Any], strategy: Any, loggers: list[Any]):
         from replay_cli.storage.state import state_adapter

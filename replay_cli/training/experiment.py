@@ -126,13 +126,13 @@ def _run(
     test_tasks, test_sizes = benchmark.test_tasks_and_sizes()
     checkpointer = Checkpointer(run_dir, config, strategy, loggers)
     checkpointer.resumable = checkpoint is not None  # the checkpoint it resumed from still holds
-    sinks: list[ResultsSink] = [
+    sinks: list[ResultsSink] = [  # the console's step line last: a step printed is a step resumable
         ResultsFile(run_dir),
         ClassViewFiles(run_dir),
-        ConsoleSummary(),
         *loggers,
         *extra_sinks,
         checkpointer,
+        ConsoleSummary(),
     ]
     loader = loader_settings(
         cfg.get("loader"), bool(cfg.get("fast_path")), resolve_device(cfg.strategy.device)
