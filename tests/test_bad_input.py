@@ -123,6 +123,10 @@ BAD_INPUTS = [
         ["strategy=bic", "strategy.plugins.bic.lr=0"],
         "strategy.plugins.bic.lr=0 is invalid: expected a number in (0, 10]",
     ),
+    (  # SCR's augmentations read images: a vector of synthetic features is refused before training
+        ["strategy=scr", "benchmark=synthetic", "benchmark.input_shape=[5]"],
+        "benchmark.input_shape=[5] is invalid: expected an image shape [channels, height, width] with 1 or 3",
+    ),
     (
         ["strategy=gss_greedy", "protocol=online"],
         "protocol.experience_size=10 is invalid: expected an integer >= 64 with strategy=gss_greedy",

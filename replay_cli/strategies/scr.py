@@ -9,6 +9,8 @@ from typing import Any
 
 from torch import nn
 
+from replay_cli.errors import ConfigError
+
 
 class PerSample(nn.Module):
     """Apply ``transform`` to every sample of a batch with its own random draw (the reference's kornia
@@ -58,6 +60,21 @@ def feature_width(features: nn.Module, input_shape: Sequence[int]) -> int:
     probe = copy.deepcopy(features).cpu().eval()
     with torch.no_grad():
         return int(probe(torch.zeros(1, *input_shape)).flatten(1).shape[1])
+
+
+def check(cfg: Any, benchmark: Any) -> None:
+    """SCR's augmentations (crop, flip, colour jitter, grayscale) read images of shape
+    ``[channels, height, width]`` with 1 or 3 channels: other inputs (a vector of ``synthetic``
+    features) raise :class:`ConfigError` naming ``benchmark.input_shape`` before training instead of
+    a TypeError at the first minibatch."""
+    shape = list(benchmark.input_shape)
+    if len(shape) != 3 or shape[0] not in (1, 3):
+        raise ConfigError(
+            "benchmark.input_shape",
+            shape,
+            "an image shape [channels, height, width] with 1 or 3 channels with strategy=scr "
+            "(its augmentations crop, flip and colour-jitter images)",
+        )
 
 
 def build(
