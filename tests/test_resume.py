@@ -94,6 +94,7 @@ def test_sigkill_then_resume_gives_the_uninterrupted_run(uninterrupted, tmp_path
     assert len(files) == 2 and all(a < b for a, b in itertools.pairwise(steps)), steps
 
 
+@pytest.mark.slow  # 30 s of real processes; the in-process interruption tests stay in the default suite
 def test_sigterm_keeps_results_says_how_to_resume_and_resume_finishes(uninterrupted, tmp_path):
     process = start_and_wait(tmp_path, "preempted", steps=1)
     process.send_signal(signal.SIGTERM)
