@@ -99,12 +99,15 @@ class Checkpointer:
     results (files, W&B), so a checkpoint only exists for a step they have all written, and before
     the console's step line, so a step printed as done can be resumed from."""
 
-    def __init__(self, run_dir: Path, config: dict[str, Any], strategy: Any, loggers: list[Any]):
+    def __init__(
+        self, run_dir: Path, config: dict[str, Any], strategy: Any, loggers: list[Any], resumed: bool = False
+    ):
+        """``resumed``: the run resumed from a checkpoint, which holds until a step writes another."""
         from replay_cli.storage.state import state_adapter
 
         self.run_dir, self.config, self.strategy, self.loggers = run_dir, config, strategy, loggers
         self.adapter = state_adapter(config["strategy"].get("state"))
-        self.resumable = False  # a checkpoint this run can resume from has been written
+        self.resumable = resumed  # a checkpoint this run can resume from is in place
 
     def experience_done(self, results: Any) -> None:
         run_ids = [getattr(logger, "run_id", None) for logger in self.loggers]

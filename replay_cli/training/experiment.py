@@ -124,8 +124,7 @@ def _run(
         cfg, run_dir, resume_id=checkpoint["wandb_run_id"] if checkpoint else None
     )
     test_tasks, test_sizes = benchmark.test_tasks_and_sizes()
-    checkpointer = Checkpointer(run_dir, config, strategy, loggers)
-    checkpointer.resumable = checkpoint is not None  # the checkpoint it resumed from still holds
+    checkpointer = Checkpointer(run_dir, config, strategy, loggers, resumed=checkpoint is not None)
     sinks: list[ResultsSink] = [  # the console's step line last: a step printed is a step resumable
         ResultsFile(run_dir),
         ClassViewFiles(run_dir),

@@ -148,8 +148,7 @@ def prepare_resume(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> tupl
     keys = [override.lstrip("+~").partition("=")[0] for override in overrides]
     if "fast_path" in keys:  # same results either way; a checkpoint resumes on either path
         saved.fast_path = cfg.fast_path
-    for override in overrides:
-        key = override.lstrip("+~").partition("=")[0]
+    for key in keys:
         if key == "logger" or key.startswith("logger."):
             logger = OmegaConf.to_container(cfg.logger, resolve=True) if cfg.get("logger") else None
             saved.logger = logger
