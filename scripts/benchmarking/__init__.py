@@ -1,0 +1,1 @@
+"""scripts/bench.py in parts: workloads, the sides it times, the report."""
