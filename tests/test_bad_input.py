@@ -18,8 +18,21 @@ BAD_INPUTS = [
         "protocol.eval_every=0 is invalid: expected an integer >= 1 or null",
     ),
     (
-        ["replay_update=iteration", "storage=class_balanced"],
-        "replay_update=iteration is invalid: expected experience with storage=class_balanced",
+        ["replay_update=iteration", "task_balanced_dataloader=true"],
+        "replay_update=iteration is invalid: expected experience with task_balanced_dataloader=true",
+    ),
+    (
+        ["protocol=online", "protocol.loop=once"],
+        "protocol.loop=once is invalid: expected one of: one_call, per_mini_experience",
+    ),
+    (
+        ["protocol=online", "protocol.loop=one_call", "strategy=er_ace"],
+        "protocol.loop=one_call is invalid: expected per_mini_experience with strategy=er_ace (it updates "
+        "its own buffer once per training call)",
+    ),
+    (
+        ["protocol=online", "task_balanced_dataloader=true"],
+        "protocol.loop=one_call is invalid: expected per_mini_experience with task_balanced_dataloader=true",
     ),
     (["replay_update=always"], "replay_update=always is invalid: expected one of: experience, iteration"),
     (["strategy=joint", "protocol=online"], "protocol=online cannot train strategy=joint"),

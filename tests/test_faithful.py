@@ -104,7 +104,11 @@ def test_default_config_matches_a_hand_written_avalanche_script(run_in_process):
 
 def test_online_protocol_matches_a_hand_written_avalanche_online_replay_script(run_in_process):
     ours = run_in_process(
-        "strategy.device=cpu", "protocol=online", "protocol.experience_size=25", "strategy.train_epochs=1"
+        "strategy.device=cpu",
+        "protocol=online",
+        "protocol.loop=per_mini_experience",
+        "protocol.experience_size=25",
+        "strategy.train_epochs=1",
     )
     plain = plain_avalanche_accuracy_matrix(
         seed=0, experience_size=25, epochs=1, plugins=[default_replay_plugin()]

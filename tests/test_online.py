@@ -118,10 +118,20 @@ def test_per_iteration_update_gives_the_same_results_on_and_off_the_fast_path(ru
     assert fast["buffer_composition"] == plain["buffer_composition"]
 
 
+@pytest.mark.parametrize("loop", ["one_call", "per_mini_experience"])
 @pytest.mark.parametrize("storage", ["class_balanced", "experience_balanced"])
-def test_online_replay_gives_the_same_results_on_and_off_the_fast_path(run_in_process, tmp_path, storage):
-    """On the fast path the buffer is kept as positions (storage/indexed.py): same run."""
-    overrides = ("protocol=online", "protocol.experience_size=20", f"storage={storage}", "mem_size=60")
+def test_online_replay_gives_the_same_results_on_and_off_the_fast_path(
+    run_in_process, tmp_path, storage, loop
+):
+    """On the fast path the buffer is kept as positions (storage/indexed.py) and, in the one-call
+    loop, replayed samples are gathered from the stream's tensors: same run."""
+    overrides = (
+        "protocol=online",
+        f"protocol.loop={loop}",
+        "protocol.experience_size=20",
+        f"storage={storage}",
+        "mem_size=60",
+    )
     fast = run_in_process(*overrides, *QUICK, "fast_path=true", run_dir=tmp_path / "fast")
     plain_path = ("fast_path=false", "loader.num_workers=0")
     plain = run_in_process(*overrides, *QUICK, *plain_path, run_dir=tmp_path / "plain")

@@ -90,6 +90,7 @@ RULES: dict[str, Rule] = {
     "task_balanced_dataloader": boolean(),
     "replay_update": one_of("experience", "iteration"),
     "protocol.experience_size": integer(minimum=1),
+    "protocol.loop": one_of("one_call", "per_mini_experience"),
     "protocol.eval_every": integer(minimum=1, optional=True),
     "protocol.shuffle": boolean(),
     "protocol.drop_last": boolean(),
@@ -216,22 +217,21 @@ def validate(cfg: DictConfig) -> None:
     check_class_split(OmegaConf.to_container(cfg.benchmark, resolve=True))
 
 
-# Storage policies (``storage.policy._target_`` class names) that replay_update=iteration can fill:
-# its buffer is a reservoir over the stream by definition (replay_cli/strategies/stream_replay.py).
-ITERATION_POLICIES = {"ReservoirSamplingBuffer": "reservoir"}
-
-
 def _check_protocol(cfg: DictConfig) -> None:
     uses = cfg.strategy.uses
     if cfg.protocol.name == "online" and str(cfg.strategy._target_).endswith("JointTraining"):
         raise UsageError("protocol=online cannot train strategy=joint (it trains once on all data)")
-    if "replay_update" not in uses or cfg.replay_update != "iteration":
-        return
-    policy = str(cfg.storage.policy._target_).rsplit(".", 1)[-1]
-    if policy not in ITERATION_POLICIES:
-        allowed = f"experience with storage={cfg.storage.name} (iteration supports storage=reservoir)"
-        raise ConfigError("replay_update", cfg.replay_update, allowed)
-    if cfg.task_balanced_dataloader:
+    if cfg.protocol.get("loop") == "one_call":
+        if cfg.strategy.get("online_loop") != "one_call":
+            allowed = (
+                f"per_mini_experience with strategy={cfg.strategy.name} (it updates its own buffer "
+                "once per training call)"
+            )
+            raise ConfigError("protocol.loop", cfg.protocol.loop, allowed)
+        if "task_balanced_dataloader" in uses and cfg.task_balanced_dataloader:
+            allowed = "per_mini_experience with task_balanced_dataloader=true"
+            raise ConfigError("protocol.loop", cfg.protocol.loop, allowed)
+    if "replay_update" in uses and cfg.replay_update == "iteration" and cfg.task_balanced_dataloader:
         raise ConfigError("replay_update", cfg.replay_update, "experience with task_balanced_dataloader=true")
 
 

@@ -97,6 +97,18 @@ class FastPathPlugin(SupervisedPlugin):
             self._stream = (transform, inputs.to(device) if inputs is not None else None, on_device)
         return self._stream
 
+    def fetch(self, dataset: Any, index: Any, device: Any) -> list[Any] | None:
+        """The samples at ``index`` (LongTensor) of a buffer kept as positions of the training
+        stream (a :class:`PositionsView`), collated as the plain loader collates them, from the
+        stream's fields on ``device``; None for any other dataset or a stream not served here."""
+        if not isinstance(dataset, PositionsView) or dataset.positions is not self.positions:
+            return None
+        transform, inputs, fields = self._stream_fields(device)
+        if fields is None:
+            return None
+        at = dataset.held.index_select(0, index).to(device)
+        return BatchedTensors([fields], transform, at=at, inputs=inputs).__getitems__(range(len(at)))
+
     def before_eval_exp(self, strategy: Any, **kwargs: Any) -> None:
         source = strategy.experience.dataset
         cached = self._eval_cache.get(id(source))

@@ -31,5 +31,9 @@ class ExperienceByExperience:
             return [TrainingStep(experiences, len(experiences))]
         return [TrainingStep(experience, index + 1) for index, experience in enumerate(experiences)]
 
+    def plugins(self) -> list[Any]:
+        """Plugins the strategy needs for this protocol: none."""
+        return []
+
     def train(self, strategy: Any, step: TrainingStep, **loader_settings: Any) -> None:
         strategy.train(step.data, **loader_settings)

@@ -42,7 +42,8 @@ class RunResults:
     task_il_accuracy_matrix: list[list[float]] | None = None
     per_class_accuracy: list[dict[str, float]] = field(default_factory=list)
     confusion_matrix: list[list[int]] | None = None  # of the latest step: rows true, columns predicted
-    # online protocol with eval_every: [{"samples_seen": int, "stream_accuracy": float}, ...]
+    # protocol.eval_every: [{"samples_seen": int, "stream_accuracy": float, "experience": int,
+    # "accuracy": [float per test experience]}, ...]
     anytime_accuracy: list[dict[str, Any]] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
     finished_at: float | None = None
@@ -77,9 +78,24 @@ class RunResults:
             self.task_il_evaluation = TASK_IL_MASKED
             self.task_il_accuracy_matrix = [*(self.task_il_accuracy_matrix or []), views.task_il_row]
 
-    def add_anytime(self, samples_seen: int, stream_accuracy: float | None) -> None:
-        """One point of the anytime curve: stream accuracy after ``samples_seen`` training samples."""
-        self.anytime_accuracy.append({"samples_seen": samples_seen, "stream_accuracy": stream_accuracy})
+    def add_anytime(
+        self,
+        samples_seen: int,
+        stream_accuracy: float | None,
+        experience: int | None = None,
+        accuracy: list[float] | None = None,
+    ) -> None:
+        """One point of the anytime curve (see :mod:`replay_cli.training.anytime`): stream accuracy
+        after ``samples_seen`` samples trained, while step ``experience`` trains, and the accuracy
+        row over the test experiences then."""
+        self.anytime_accuracy.append(
+            {
+                "samples_seen": samples_seen,
+                "stream_accuracy": stream_accuracy,
+                "experience": experience,
+                "accuracy": accuracy,
+            }
+        )
 
     def finish(self, status: str, error: str | None = None) -> None:
         self.status, self.error, self.finished_at = status, error, time.time()

@@ -37,6 +37,7 @@ _LABELS = (
     "model_check",
     "state",
     "check",
+    "online_loop",
 )
 
 
@@ -70,8 +71,9 @@ def build_strategy(
     s = cfg.strategy
     storage_policy = None
     if "storage" in s.uses:
-        # the fast path keeps buffers as positions, unless the per-iteration reservoir fills it
-        by_position = cfg.get("fast_path") and cfg.get("replay_update") != "iteration" and benchmark
+        # the fast path keeps buffers as positions, unless the stream reservoir fills it
+        stream_reservoir = cfg.get("replay_update") == "iteration" and cfg.storage.name == "reservoir"
+        by_position = cfg.get("fast_path") and not stream_reservoir and benchmark
         positions = benchmark.positions if by_position else None
         storage_policy = build_storage_policy(cfg.storage, model, positions)
     plugins = [complete(instantiate(node), storage_policy=storage_policy) for node in s.plugins.values()]

@@ -1,24 +1,29 @@
-"""When the replay buffer is updated (top-level key ``replay_update``).
+"""When the replay buffer is updated (top-level key ``replay_update``, and the online protocol's
+``loop``).
 
 ``experience`` (default): Avalanche's ``ReplayPlugin``, which refreshes the storage policy once per
-``strategy.train`` call (after each experience offline, after each mini-experience online).
+``strategy.train`` call (after each experience offline, after each mini-experience in the online
+``per_mini_experience`` loop); in the online ``one_call`` loop,
+:class:`~replay_cli.strategies.minibatch_replay.MinibatchReplayPlugin` refreshes it after each
+mini-experience's minibatches within the one call per experience.
 
-``iteration``: stream-reservoir ER as in the DER paper's ER rows and aimagelab/mammoth's ``er``
-(``models/er.py``, ``utils/buffer.py``; Chaudhry et al. 2019, "On Tiny Episodic Memories in
-Continual Learning"): after every optimizer step, each new sample of the minibatch goes through
-reservoir sampling (Vitter's algorithm R over every sample seen so far, each epoch's pass counted),
-and every minibatch after the first gets ``batch_size_mem`` samples (at most those held) drawn uniformly,
-without replacement, from the buffer. Reservoir sampling defines the buffer's content, so only
-``storage=reservoir`` is supported; the policy object keeps the buffer's Avalanche view (for the
-buffer composition and checkpoints) and ``samples_seen``.
+``iteration`` with ``storage=reservoir``: stream-reservoir ER as in the DER paper's ER rows and
+aimagelab/mammoth's ``er`` (``models/er.py``, ``utils/buffer.py``; Chaudhry et al. 2019, "On Tiny
+Episodic Memories in Continual Learning"): after every optimizer step, each new sample of the
+minibatch goes through reservoir sampling (Vitter's algorithm R over every sample seen so far, each
+epoch's pass counted), and every minibatch after the first gets ``batch_size_mem`` samples (at most
+those held) drawn uniformly, without replacement, from the buffer. The policy object keeps the
+buffer's Avalanche view (for the buffer composition and checkpoints) and ``samples_seen``.
+
+``iteration`` with any other storage policy: the policy's own update after every minibatch
+(:class:`~replay_cli.strategies.minibatch_replay.MinibatchReplayPlugin`).
 """
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any
 
-from avalanche.training.plugins import SupervisedPlugin
+from replay_cli.data.minibatches import RecordedReplay
 
 
 def replay_plugin(
@@ -28,13 +33,19 @@ def replay_plugin(
     batch_size: int,
     batch_size_mem: int,
     task_balanced_dataloader: bool,
+    loop: str | None = None,
 ) -> Any:
-    """The replay plugin for ``update`` (``experience``: Avalanche's ReplayPlugin, ``iteration``:
-    :class:`StreamReplayPlugin`); validation has refused unsupported combinations already."""
+    """The replay plugin for ``update`` and the online protocol's ``loop`` (None offline); see the
+    module docstring. Validation has refused unsupported combinations already."""
     from avalanche.training.plugins import ReplayPlugin
+    from avalanche.training.storage_policy import ReservoirSamplingBuffer
 
-    if update == "iteration":
+    from replay_cli.strategies.minibatch_replay import MinibatchReplayPlugin
+
+    if update == "iteration" and isinstance(storage_policy, ReservoirSamplingBuffer):
         return StreamReplayPlugin(storage_policy, batch_size_mem)
+    if update == "iteration" or loop == "one_call":
+        return MinibatchReplayPlugin(storage_policy, batch_size_mem, every_minibatch=update == "iteration")
     return ReplayPlugin(
         mem_size=mem_size,
         batch_size=batch_size,
@@ -60,24 +71,7 @@ def reservoir_slots(seen: int, size: int, n_new: int) -> list[int]:
     return slots
 
 
-class _RecordedBatches:
-    """A batch sampler that remembers, in order, the index batches it has handed out and not yet had
-    trained: with loader workers prefetching, batches still arrive in the order drawn."""
-
-    def __init__(self, batch_sampler: Any):
-        self.batch_sampler, self.pending = batch_sampler, deque()
-
-    def __iter__(self) -> Any:
-        self.pending.clear()
-        for batch in self.batch_sampler:
-            self.pending.append(list(batch))
-            yield batch
-
-    def __len__(self) -> int:
-        return len(self.batch_sampler)
-
-
-class StreamReplayPlugin(SupervisedPlugin):
+class StreamReplayPlugin(RecordedReplay):
     """Per-iteration reservoir update and uniform replay (see the module docstring).
 
     Buffer tensors (inputs as the model receives them, labels, task labels) stay on the training
@@ -92,7 +86,6 @@ class StreamReplayPlugin(SupervisedPlugin):
         storage_policy.samples_seen = getattr(storage_policy, "samples_seen", 0)
         self.fields: list[Any] | None = None  # inputs, labels, task labels: [capacity, ...]
         self.origin: Any = None  # [capacity, 2]: experience of origin, index in it
-        self._batches: _RecordedBatches | None = None
         self._references: Any = None
         self._n_new = 0
         self._stale = False
@@ -112,24 +105,10 @@ class StreamReplayPlugin(SupervisedPlugin):
     def before_training_exp(self, strategy: Any, num_workers: int = 0, **kwargs: Any) -> None:
         """The new data is read through a loader whose batches of indices are recorded, so each
         sample entering the buffer keeps its reference (the fast path keeps this batch sampler)."""
-        from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
-
         if self.fields is None and len(self.storage_policy.buffer):
             self._adopt(self.storage_policy.buffer, strategy.device)
-        data = strategy.adapted_dataset
-        order = RandomSampler(data) if kwargs.get("shuffle", True) else SequentialSampler(data)
-        self._batches = _RecordedBatches(
-            BatchSampler(order, strategy.train_mb_size, drop_last=kwargs.get("drop_last", False))
-        )
-        loader_options = {k: kwargs[k] for k in ("pin_memory", "persistent_workers") if k in kwargs}
-        strategy.dataloader = DataLoader(
-            data,
-            batch_sampler=self._batches,
-            num_workers=num_workers,
-            collate_fn=getattr(data, "collate_fn", None),
-            **(loader_options if num_workers else {}),
-        )
-        self._references = _references(data)
+        super().before_training_exp(strategy, num_workers, **kwargs)
+        self._references = _references(strategy.adapted_dataset)
 
     def before_forward(self, strategy: Any, **kwargs: Any) -> None:
         """Append ``batch_size_mem`` buffered samples (uniform, without replacement) to the minibatch."""
@@ -150,7 +129,7 @@ class StreamReplayPlugin(SupervisedPlugin):
         """Offer the minibatch's new samples to the reservoir, after the optimizer step."""
         import torch
 
-        batch = self._batches.pending.popleft()
+        batch, _ = self.batches.trained()
         new = [field[: self._n_new].detach() for field in strategy.mbatch]
         if self.fields is None:
             self.fields = [

@@ -27,7 +27,8 @@ from replay_cli.reporting.console import ConsoleSummary, progress_plugin, steps_
 from replay_cli.reporting.results import RESULTS_FILE, ResultsFile, ResultsSink, RunResults
 from replay_cli.strategies.build import buffer_samples, build_strategy, method_buffer, resolve_device
 from replay_cli.training import builders
-from replay_cli.training.checkpoint import Checkpointer, restore_rng, restore_training_state, rng_state
+from replay_cli.training.anytime import AnytimeEvaluation
+from replay_cli.training.checkpoint import Checkpointer, restore_training_state
 
 
 def seed_everything(seed: int) -> None:
@@ -89,9 +90,16 @@ def _run(
     validate_feature_layer(cfg, model)
     validate_model_needs(cfg, model)
     class_views = build_class_views_plugin(benchmark, model)  # task-IL, per-class, confusion: same pass
-    extra = (builders.build_fast_path_plugin(cfg, benchmark), progress_plugin(cfg.progress), class_views)
+    protocol = instantiate_group(cfg.protocol, labels=("name", "eval_every"))
+    anytime = AnytimeEvaluation(cfg.protocol.eval_every) if cfg.protocol.get("eval_every") else None
+    extra = (
+        *protocol.plugins(),
+        builders.build_fast_path_plugin(cfg, benchmark),
+        progress_plugin(cfg.progress),
+        class_views,
+        anytime,
+    )
     strategy = build_strategy(cfg, model, [p for p in extra if p is not None], benchmark=benchmark)
-    protocol = instantiate_group(cfg.protocol)
     steps = protocol.steps(benchmark.train_stream, strategy)
     if on_built is not None:
         on_built()
@@ -136,21 +144,20 @@ def _run(
     loader = loader_settings(
         cfg.get("loader"), bool(cfg.get("fast_path")), resolve_device(cfg.strategy.device)
     )
-    if getattr(protocol, "eval_every", None):  # the anytime curve: stream accuracy between steps
+    if anytime is not None:  # the anytime curve: stream accuracy while training
 
-        def probe(samples_seen: int) -> None:
-            """An evaluation between steps draws random numbers (its loaders' seeds): the RNGs are put
-            back afterwards, so a run with the anytime curve trains exactly as one without it."""
-            state = rng_state()
+        def probe(samples_seen: int, experience: int) -> None:
             evaluation = strategy.eval(benchmark.test_stream, **loader)
-            restore_rng(state)
             row = metrics.accuracy_row(evaluation, benchmark.n_experiences)
-            results.add_anytime(samples_seen, _stream_accuracy(evaluation, row, benchmark, test_sizes))
+            accuracy = _stream_accuracy(evaluation, row, benchmark, test_sizes)
+            results.add_anytime(samples_seen, accuracy, experience=experience, accuracy=row)
 
-        protocol.probe = probe
+        anytime.probe = probe
     start = len(results.accuracy_matrix)
     try:
-        for step in steps[start:]:
+        for index, step in enumerate(steps[start:], start):
+            if anytime is not None:
+                anytime.experience = index
             started = time.perf_counter()
             protocol.train(strategy, step, **loader)
             trained = time.perf_counter()
