@@ -314,7 +314,7 @@ def one_side(
     run_dir = Path(tempfile.mkdtemp(dir=scratch))
     if side.startswith("replay-run"):
         fast = "fast_path=false" not in side
-        extra = ("replay_update=iteration", "storage=reservoir") if "iteration" in side else ()
+        extra = REPLAY_RUN_OVERRIDES.get(side, ())
         argv = replay_run_args(workload, threads, run_dir, fast, model, data_root, protocol, extra)
         wall, peak, _ = measured(argv, run_dir)
         results = json.loads((run_dir / "results.json").read_text())
@@ -334,3 +334,9 @@ def one_side(
 
 SIDES = ["replay-run", "avalanche", "raw", "replay-run (fast_path=false)"]
 ITERATION_SIDE = "replay-run (replay_update=iteration)"  # online only: the raw loop's own algorithm
+PER_MINI_SIDE = "replay-run (protocol.loop=per_mini_experience)"  # online only: the script's own loop
+ONLINE_SIDES = [ITERATION_SIDE, PER_MINI_SIDE]
+REPLAY_RUN_OVERRIDES = {
+    ITERATION_SIDE: ("replay_update=iteration", "storage=reservoir"),
+    PER_MINI_SIDE: ("protocol.loop=per_mini_experience",),
+}
