@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import compose_config
 
 QUICK = ("strategy.device=cpu", "strategy.train_epochs=1")
+INDEXED = ["reservoir", "class_balanced", "experience_balanced"]  # position-keeping twins on the fast path
 POLICIES = ["reservoir", "class_balanced", "experience_balanced", "random", "herding", "closest_to_center"]
 
 
@@ -43,7 +44,7 @@ def test_the_buffer_after_each_minibatch_equals_the_buffer_after_its_mini_experi
     from replay_cli.protocols.online import OnePass
     from replay_cli.storage.build import build_storage_policy
     from replay_cli.strategies.build import build_strategy
-    from replay_cli.strategies.minibatch_replay import update_storage
+    from replay_cli.strategies.minibatch_replay import locate, update_storage
     from replay_cli.training import builders
 
     cfg = compose_config("protocol=online", f"storage={storage}", "mem_size=30", f"fast_path={fast_path}")
@@ -60,6 +61,8 @@ def test_the_buffer_after_each_minibatch_equals_the_buffer_after_its_mini_experi
         minis = list(split_online_stream([experience], experience_size=10))
         random.seed(index)
         groups = protocol.mini_experiences(len(experience.dataset))
+        located = locate(one_call, experience.dataset)  # the twins take samples by position
+        assert (located is not None) == (fast_path and storage in INDEXED)
         assert len(groups) == len(minis) > 1
         for mini, group in zip(minis, groups, strict=True):
             # the same samples, in the same order
@@ -67,7 +70,7 @@ def test_the_buffer_after_each_minibatch_equals_the_buffer_after_its_mini_experi
             _seed(updates)
             per_mini.post_adapt(strategy, mini)
             _seed(updates)
-            update_storage(one_call, strategy, experience.dataset, group)
+            update_storage(one_call, strategy, experience.dataset, group, located)
             assert _references(one_call.buffer) == _references(per_mini.buffer)
             updates += 1
     assert updates > 30 and 0 < len(one_call.buffer) <= 30

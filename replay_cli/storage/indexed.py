@@ -7,7 +7,9 @@ online (one update per mini-experience of 10 samples, the ReplayPlugin reading `
 more) it dominates a run. The policies here make the same random draws in the same order and hold
 the same samples in the same order, as positions in one dataset (the training stream's experiences
 concatenated, :class:`~replay_cli.data.positions.SamplePositions`); ``buffer`` is that dataset's
-subset, built once per change.
+subset, built once per change. Each twin's ``add_positions(strategy, positions, targets)`` is its
+update for samples given by position (the per-minibatch update of
+:mod:`replay_cli.strategies.minibatch_replay` reads an experience's positions and labels once).
 """
 
 from __future__ import annotations
@@ -54,6 +56,10 @@ class IndexedReservoir(ReservoirSamplingBuffer):
 
     def update_from_dataset(self, new_data: Any) -> None:
         self.update_from_positions(self.positions.of(new_data))
+
+    def add_positions(self, strategy: Any, new: Any, targets: Any = None) -> None:
+        """The update for the samples at positions ``new``."""
+        self.update_from_positions(new)
 
     def update_from_positions(self, new: Any) -> None:
         import torch
@@ -108,8 +114,10 @@ class IndexedClassBalanced(_GroupsView, ClassBalancedBuffer):
     def update_from_dataset(self, new_data: Any, strategy: Any = None) -> None:
         if len(new_data) == 0:
             return
-        new = self.positions.of(new_data)
-        targets = attribute_tensor(new_data, "targets")
+        self.add_positions(strategy, self.positions.of(new_data), attribute_tensor(new_data, "targets"))
+
+    def add_positions(self, strategy: Any, new: Any, targets: Any) -> None:
+        """The update for the samples at positions ``new`` (their labels ``targets``)."""
         classes = list(dict.fromkeys(targets.tolist()))
         self.seen_classes.update(classes)
         share = dict(zip(self.seen_classes, self.get_group_lengths(len(self.seen_classes)), strict=True))
@@ -133,10 +141,14 @@ class IndexedExperienceBalanced(_GroupsView, ExperienceBalancedBuffer):
         self.positions = positions
 
     def post_adapt(self, agent: Any, exp: Any) -> None:
+        self.add_positions(agent, self.positions.of(exp.dataset))
+
+    def add_positions(self, agent: Any, new: Any, targets: Any = None) -> None:
+        """The update for the samples at positions ``new`` (one new group)."""
         self._num_exps += 1
         lengths = self.get_group_lengths(self._num_exps)
         group = self.new_group(lengths[-1])
-        group.update_from_positions(self.positions.of(exp.dataset))
+        group.update_from_positions(new)
         self.buffer_groups[self._num_exps - 1] = group
         for length, existing in zip(lengths, self.buffer_groups.values(), strict=False):
             existing.resize(agent, length)

@@ -42,9 +42,35 @@ class NewSamples:
     dataset: Any
 
 
-def update_storage(storage_policy: Any, strategy: Any, experience_dataset: Any, indices: list[int]) -> None:
+def locate(storage_policy: Any, experience_dataset: Any) -> tuple[Any, Any] | None:
+    """Positions and labels of an experience's samples, for a policy kept as positions (see
+    :mod:`replay_cli.storage.indexed`; read once per experience); None for any other policy."""
+    if not hasattr(storage_policy, "add_positions"):
+        return None
+    from replay_cli.data.benchmarks import attribute_tensor
+
+    positions = storage_policy.positions.of(experience_dataset)
+    return positions, attribute_tensor(experience_dataset, "targets")
+
+
+def update_storage(
+    storage_policy: Any,
+    strategy: Any,
+    experience_dataset: Any,
+    indices: list[int],
+    located: tuple[Any, Any] | None = None,
+) -> None:
     """Offer the samples at ``indices`` of ``experience_dataset`` (in that order) to the policy, as
-    the ReplayPlugin offers a mini-experience of those samples. Draws what the policy draws."""
+    the ReplayPlugin offers a mini-experience of those samples. Draws what the policy draws.
+    ``located``: :func:`locate`'s output for the dataset; the samples then go in by position
+    (the same update, without building an Avalanche subset)."""
+    if located is not None:
+        import torch
+
+        at = torch.as_tensor(indices, dtype=torch.long)
+        positions, targets = located
+        storage_policy.add_positions(strategy, positions[at], targets[at])
+        return
     storage_policy.post_adapt(strategy, NewSamples(experience_dataset.subset(indices)))
 
 
@@ -57,12 +83,14 @@ class MinibatchReplayPlugin(RecordedReplay):
         self.every_minibatch = every_minibatch
         self._fast_path: Any = None
         self._group: list[int] = []  # the samples trained since the last update
+        self._located: tuple[Any, Any] | None = None
 
     def before_training_exp(self, strategy: Any, num_workers: int = 0, **kwargs: Any) -> None:
         from replay_cli.data.fast_path import FastPathPlugin
 
         super().before_training_exp(strategy, num_workers, **kwargs)
         self._group = []
+        self._located = locate(self.storage_policy, strategy.experience.dataset)
         self._fast_path = next((p for p in strategy.plugins if isinstance(p, FastPathPlugin)), None)
 
     def before_forward(self, strategy: Any, **kwargs: Any) -> None:
@@ -94,5 +122,6 @@ class MinibatchReplayPlugin(RecordedReplay):
         batch, closes = self.batches.trained()
         self._group.extend(batch)
         if closes or self.every_minibatch:
-            update_storage(self.storage_policy, strategy, strategy.experience.dataset, self._group)
+            experience = strategy.experience.dataset
+            update_storage(self.storage_policy, strategy, experience, self._group, self._located)
             self._group = []
