@@ -205,7 +205,7 @@ def test_one_call_minibatches_are_each_mini_experience_trained_train_epochs_time
     from avalanche.training.plugins import SupervisedPlugin
 
     from replay_cli.config.instantiate import instantiate_group
-    from replay_cli.strategies.build import build_strategy
+    from replay_cli.strategies.build import build_strategy, method_buffer
     from replay_cli.training import builders
 
     class Sizes(SupervisedPlugin):
@@ -246,6 +246,8 @@ def test_one_call_minibatches_are_each_mini_experience_trained_train_epochs_time
     first = len(range(0, 25, 10)) * epochs
     assert sizes.total[:first] == expected[:first]
     assert all(t == b + 7 for t, b in zip(sizes.total[first:], expected[first:], strict=True))
+    held = _references(method_buffer(strategy).buffer)  # each sample once, whatever train_epochs
+    assert len(held) == len({tuple(r) for r in held}) == min(n, 500)
 
 
 @pytest.mark.slow

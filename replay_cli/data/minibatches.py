@@ -7,33 +7,50 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from avalanche.training.plugins import SupervisedPlugin
 
 
+class Trained(NamedTuple):
+    """A batch of indices handed out by :class:`RecordedBatches` and trained: whether it starts a
+    pass over its group and whether it closes the group (a mini-experience in the one-call online
+    loop, whose minibatches are repeated ``train_epochs`` times; every batch is a group otherwise)."""
+
+    indices: list[int]
+    starts: bool
+    closes: bool
+
+
 class RecordedBatches:
     """A batch sampler over ``batches`` (index lists) that remembers, in order, the batches it has
-    handed out and not yet had trained, each as ``(indices, closes)``: with loader workers
-    prefetching, batches still arrive in the order drawn. ``closes``: whether the batch is the
-    last one of its group (a mini-experience in the one-call online loop; every batch otherwise).
-    ``samples``: how many samples one pass over it holds."""
+    handed out and not yet had trained: with loader workers prefetching, batches still arrive in
+    the order drawn. ``starts``/``closes``: per batch, as :class:`Trained` (default: every batch
+    both). ``samples``: how many samples one pass over it holds."""
 
-    def __init__(self, batches: Iterable[list[int]], closes: list[bool] | None = None, samples: int = 0):
-        self.batches, self.closes, self.samples = batches, closes, samples
-        self.pending: deque[tuple[list[int], bool]] = deque()
+    def __init__(
+        self,
+        batches: Iterable[list[int]],
+        starts: list[bool] | None = None,
+        closes: list[bool] | None = None,
+        samples: int = 0,
+    ):
+        self.batches, self.starts, self.closes, self.samples = batches, starts, closes, samples
+        self.pending: deque[Trained] = deque()
 
     def __iter__(self) -> Iterator[list[int]]:
         self.pending.clear()
         for position, batch in enumerate(self.batches):
             batch = list(batch)
-            self.pending.append((batch, True if self.closes is None else self.closes[position]))
+            starts = True if self.starts is None else self.starts[position]
+            closes = True if self.closes is None else self.closes[position]
+            self.pending.append(Trained(batch, starts, closes))
             yield batch
 
     def __len__(self) -> int:
         return len(self.batches)
 
-    def trained(self) -> tuple[list[int], bool]:
+    def trained(self) -> Trained:
         """The oldest batch handed out and not yet trained, now trained."""
         return self.pending.popleft()
 

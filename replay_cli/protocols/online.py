@@ -75,8 +75,9 @@ class OnePass(_Online, SupervisedPlugin):
     (``train_mb_size`` new samples at most; the mini-experience's minibatches repeated
     ``train_epochs`` times, as the per-mini-experience loop trains each mini-experience
     ``train_epochs`` times, so the call itself makes one pass). The batches are recorded, the last
-    one of each mini-experience marked (:class:`~replay_cli.data.minibatches.RecordedBatches`): the
-    replay plugin updates the buffer there. The mini-experiences are ``split_online_stream``'s:
+    one of each mini-experience marked, and the first of each of its passes
+    (:class:`~replay_cli.data.minibatches.RecordedBatches`): the replay plugin updates the buffer
+    with the mini-experience's samples there. The mini-experiences are ``split_online_stream``'s:
     a seed from Python's ``random`` per experience, a ``torch.randperm`` with it."""
 
     def __init__(self, *args: Any, **kwargs: Any):
@@ -108,14 +109,15 @@ class OnePass(_Online, SupervisedPlugin):
     def before_training_exp(self, strategy: Any, num_workers: int = 0, **kwargs: Any) -> None:
         from replay_cli.data.minibatches import RecordedBatches, recorded_loader
 
-        batches, closes = [], []
+        batches, starts, closes = [], [], []
         size, epochs = strategy.train_mb_size, strategy.train_epochs
         for mini in self.mini_experiences(len(strategy.experience.dataset)):
             cut = [mini[start : start + size] for start in range(0, len(mini), size)]
             batches += cut * epochs
+            starts += ([True] + [False] * (len(cut) - 1)) * epochs
             closes += [False] * (len(cut) * epochs - 1) + [True]
         self._epochs, strategy.train_epochs = epochs, 1
-        recorded = RecordedBatches(batches, closes, samples=sum(len(b) for b in batches))
+        recorded = RecordedBatches(batches, starts, closes, samples=sum(len(b) for b in batches))
         strategy.dataloader = recorded_loader(strategy, recorded, num_workers, **kwargs)
 
     def after_training_exp(self, strategy: Any, **kwargs: Any) -> None:

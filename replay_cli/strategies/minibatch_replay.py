@@ -118,10 +118,11 @@ class MinibatchReplayPlugin(RecordedReplay):
         return collate([buffer[i] for i in index.tolist()])
 
     def after_update(self, strategy: Any, **kwargs: Any) -> None:
-        """Offer the minibatch's new samples (with the earlier ones of its group) after the step."""
-        batch, closes = self.batches.trained()
-        self._group.extend(batch)
-        if closes or self.every_minibatch:
+        """Offer the minibatch's new samples (with the earlier ones of its group's last pass) after
+        the step, when it closes its group."""
+        batch = self.batches.trained()
+        self._group = batch.indices if batch.starts or self.every_minibatch else self._group + batch.indices
+        if batch.closes or self.every_minibatch:
             experience = strategy.experience.dataset
             update_storage(self.storage_policy, strategy, experience, self._group, self._located)
             self._group = []

@@ -129,7 +129,7 @@ class StreamReplayPlugin(RecordedReplay):
         """Offer the minibatch's new samples to the reservoir, after the optimizer step."""
         import torch
 
-        batch, _ = self.batches.trained()
+        batch = self.batches.trained().indices
         new = [field[: self._n_new].detach() for field in strategy.mbatch]
         if self.fields is None:
             self.fields = [
