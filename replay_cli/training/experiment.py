@@ -149,8 +149,8 @@ def _run(
         def probe(samples_seen: int, experience: int) -> None:
             evaluation = strategy.eval(benchmark.test_stream, **loader)
             row = metrics.accuracy_row(evaluation, benchmark.n_experiences)
-            accuracy = _stream_accuracy(evaluation, row, benchmark, test_sizes)
-            results.add_anytime(samples_seen, accuracy, experience=experience, accuracy=row)
+            stream = _stream_accuracy(evaluation, row, benchmark, test_sizes)
+            results.add_anytime(samples_seen, stream, experience=experience, accuracy=row)
 
         anytime.probe = probe
     start = len(results.accuracy_matrix)
