@@ -130,6 +130,8 @@ RULES: dict[str, Rule] = {
     "model.nf": integer(minimum=1),
     "benchmark.n_experiences": integer(minimum=1),
     "benchmark.test_size": number(0, 1, low_open=True, high_open=True),
+    "benchmark.validation_size": number(0, 1, high_open=True),
+    "stop_after": integer(minimum=1, optional=True),
     "benchmark.split_seed": integer(minimum=0),
     "benchmark.seed": integer(minimum=0, optional=True),
     "benchmark.return_task_id": boolean(),
