@@ -40,6 +40,18 @@ VALIDATION_METRICS = (
 for _name in VALIDATION_METRICS:
     HIGHER_IS_BETTER[f"validation.{_name}"] = HIGHER_IS_BETTER[_name]
 HEADLINE_METRICS = tuple(key for key in HIGHER_IS_BETTER if not key.startswith("validation."))
+VALIDATION_PREFIX = "validation."
+
+
+def metric_value(results: Mapping[str, Any], name: str) -> float | None:
+    """The value of metric ``name`` in a run's results.json (as a dict): ``validation.<metric>`` reads
+    the ``validation`` block; None when the run has no such value."""
+    if name.startswith(VALIDATION_PREFIX):
+        value = (results.get("validation") or {}).get(name[len(VALIDATION_PREFIX) :])
+    else:
+        value = results.get(name)
+    return None if value is None else float(value)
+
 
 # Keys (and, with their dotted children, nodes) that change how a run looks, where it logs or how fast
 # it loads data, never its numbers: a resume may change them and replay-compare never groups by them.
