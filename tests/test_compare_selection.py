@@ -142,3 +142,47 @@ def test_wandb_carries_the_selection(tuned_sweep, tmp_path):
     (table_file,) = out.glob("wandb/offline-run-*/files/media/table/comparison_*.table.json")
     table = json.loads(table_file.read_text())
     assert "selected_by_validation.final_average_accuracy" in table["columns"] and len(table["data"]) == 2
+
+
+@pytest.mark.slow
+def test_a_real_sweep_selected_by_validation_matches_a_recomputation(tmp_path):
+    from collections import defaultdict
+
+    from tests.conftest import replay_run
+
+    result = replay_run(
+        "-m",
+        "strategy=replay,er_ace",
+        "optimizer.lr=0.01,0.1",
+        "benchmark.validation_size=0.1",
+        "seed=0,1,2",
+        "strategy.train_epochs=1",
+        "logger=none",
+        "print_config=false",
+        "progress=false",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    (sweep,) = tmp_path.glob("outputs/multirun/*/*")
+    found = defaultdict(lambda: defaultdict(list))  # strategy -> lr -> [(validation, test)]
+    for path in sweep.glob("*/results.json"):
+        results = json.loads(path.read_text())
+        config = results["config"]
+        pair = (results["validation"]["final_average_accuracy"], results["final_average_accuracy"])
+        found[config["strategy"]["name"]][config["optimizer"]["lr"]].append(pair)
+    printed = replay_compare(
+        str(sweep), "--select-by", "validation.final_average_accuracy", "--format", "json", cwd=tmp_path
+    )
+    assert printed.returncode == 0, printed.stderr
+    rows = {row["strategy"]: row for row in json.loads(printed.stdout)["rows"]}
+    assert set(rows) == {"replay", "er_ace"}
+    for strategy, by_lr in found.items():
+        best_lr = max(by_lr, key=lambda lr: statistics.mean(v for v, _ in by_lr[lr]))
+        tests = [t for _, t in by_lr[best_lr]]
+        row = rows[strategy]
+        assert row["optimizer.lr"] == best_lr and row["configurations"] == 2 and row["n"] == 3
+        assert row["final_average_accuracy_mean"] == pytest.approx(statistics.mean(tests), abs=1e-12)
+        assert row["final_average_accuracy_std"] == pytest.approx(statistics.stdev(tests), abs=1e-12)
+    assert f"final runs: replay-run -m strategy=replay optimizer.lr={rows['replay']['optimizer.lr']}" in (
+        printed.stderr
+    )
