@@ -53,3 +53,16 @@ def test_an_unknown_objective_is_refused_naming_the_choices():
         ConfigError, match=r"hparams_search.objective=forgetting is invalid: expected one of: "
     ):
         validate(compose_config("hparams_search=optuna", "hparams_search.objective=forgetting"))
+
+
+def test_a_run_without_the_objective_is_a_failed_trial_and_says_why(capsys):
+    from replay_cli.reporting.results import RunResults
+
+    results = RunResults({}, n_experiences=1, n_steps=1)  # no validation stream
+    results.add_step(
+        [0.9], 1, None, {"size": 0, "per_class": {}, "per_experience": {}, "per_task": {}}, 0.1, 0.1
+    )
+    assert _objective(compose_config("hparams_search=optuna"), results) is None
+    assert "hparams_search.objective=validation.final_average_accuracy: this run has no such value" in (
+        capsys.readouterr().out
+    )

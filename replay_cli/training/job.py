@@ -84,7 +84,12 @@ def _objective(cfg: DictConfig, results: RunResults) -> float | None:
     objective = OmegaConf.select(cfg, OBJECTIVE_KEY)
     if objective is None:
         return results.final_average_accuracy
-    return objective_value(results.to_dict(), objective)
+    value = objective_value(results.to_dict(), objective)
+    if value is None:
+        print(
+            f"replay-run: {OBJECTIVE_KEY}={objective}: this run has no such value; the trial counts as failed"
+        )
+    return value
 
 
 def record_failure(run_dir: Path, cfg: DictConfig, error: BaseException) -> None:
