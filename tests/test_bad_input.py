@@ -60,6 +60,20 @@ BAD_INPUTS = [
         ["storage.policy.max_size=300"],
         "storage.policy.max_size=300 is invalid: expected the value of mem_size",
     ),
+    (
+        ["benchmark.validation_size=1"],
+        "benchmark.validation_size=1 is invalid: expected a number in [0, 1)",
+    ),
+    (
+        ["benchmark.validation_size=0.001"],
+        "benchmark.validation_size=0.001 is invalid: expected a fraction in (0, 1) leaving every class of "
+        "every experience training and validation samples (class 0 of experience 0 has",
+    ),
+    (["stop_after=0"], "stop_after=0 is invalid: expected an integer >= 1 or null"),
+    (
+        ["stop_after=6"],
+        "stop_after=6 is invalid: expected an integer in [1, 5] (the benchmark's experiences)",
+    ),
     (["benchmark.n_experiences=11"], "benchmark.n_experiences=11 is invalid: expected an integer in [1, 10]"),
     (
         ["benchmark.class_order=[1,2]"],

@@ -68,3 +68,54 @@ def test_buffer_composition_counts_classes_origins_and_tasks():
         "per_task": {"0": 2, "1": 3},
     }
     assert metrics.buffer_composition(None)["size"] == 0
+
+
+def test_average_incremental_accuracy_is_the_mean_of_the_step_averages():
+    # steps: 0.9 (1 seen), (0.7 + 0.8) / 2 = 0.75, (0.6 + 0.5 + 0.9) / 3 = 2/3
+    expected = (0.9 + 0.75 + 2.0 / 3) / 3
+    assert metrics.average_incremental_accuracy(MATRIX, [1, 2, 3]) == pytest.approx(expected)
+    # joint training: one step that saw everything
+    assert metrics.average_incremental_accuracy([[0.6, 0.8, 1.0]], [3]) == pytest.approx(0.8)
+    assert metrics.average_incremental_accuracy([], []) is None
+
+
+# An anytime curve over 3 experiences, two points while each one trains.
+CURVE = [
+    {"samples_seen": 10, "experience": 0, "accuracy": [0.5, 0.0, 0.0]},
+    {"samples_seen": 20, "experience": 0, "accuracy": [0.9, 0.0, 0.0]},
+    {"samples_seen": 30, "experience": 1, "accuracy": [0.3, 0.6, 0.0]},  # stability gap on exp 0
+    {"samples_seen": 40, "experience": 1, "accuracy": [0.7, 0.8, 0.0]},
+    {"samples_seen": 50, "experience": 2, "accuracy": [0.6, 0.4, 0.7]},
+    {"samples_seen": 60, "experience": 2, "accuracy": [0.65, 0.5, 0.9]},
+]
+
+
+def test_average_anytime_accuracy_averages_over_the_experiences_seen_at_each_point():
+    per_point = [0.5, 0.9, (0.3 + 0.6) / 2, (0.7 + 0.8) / 2, (0.6 + 0.4 + 0.7) / 3, (0.65 + 0.5 + 0.9) / 3]
+    assert metrics.average_anytime_accuracy(CURVE) == pytest.approx(sum(per_point) / 6)
+    assert metrics.average_anytime_accuracy([]) is None
+
+
+def test_worst_case_accuracy_weights_the_current_experience_and_the_minima_of_the_past_ones():
+    # k = 2 (third experience): a_k = 0.9 at the last point; exp 0's minimum after it was learned (points
+    # of experiences 1 and 2) is 0.3, exp 1's (points of experience 2) is 0.4
+    expected = 0.9 / 3 + (2 / 3) * (0.3 + 0.4) / 2
+    assert metrics.worst_case_accuracy(CURVE) == pytest.approx(expected)
+    # while the first experience trains, it is just the current accuracy
+    assert metrics.worst_case_accuracy(CURVE[:2]) == pytest.approx(0.9)
+    # k = 1: (1/2) 0.8 + (1/2) min(0.3, 0.7)
+    assert metrics.worst_case_accuracy(CURVE[:4]) == pytest.approx(0.4 + 0.15)
+    assert metrics.worst_case_accuracy([]) is None
+
+
+def test_validation_stream_accuracies_are_read_under_their_own_stream_name():
+    evaluation = {
+        "Top1_Acc_Exp/eval_phase/valid_stream/Task000/Exp000": 0.25,
+        "Top1_Acc_Exp/eval_phase/valid_stream/Task000/Exp001": 0.75,
+        "Top1_Acc_Stream/eval_phase/valid_stream/Task000": 0.5,
+        "Top1_Acc_Exp/eval_phase/test_stream/Task000/Exp000": 0.9,
+    }
+    assert metrics.accuracy_row(evaluation, 2, stream="valid") == [0.25, 0.75]
+    assert metrics.stream_accuracy(evaluation, stream="valid") == 0.5
+    with pytest.raises(ValueError, match="test experiences"):
+        metrics.accuracy_row(evaluation, 2)

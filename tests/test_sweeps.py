@@ -83,17 +83,44 @@ def test_a_failing_job_leaves_the_others_and_a_failed_row(tmp_path):
 
 
 @pytest.mark.slow
-def test_optuna_preset_runs_three_trials(tmp_path):
+def test_optuna_preset_selects_on_the_validation_stream(tmp_path):
     result = replay_run(
-        "hparams_search=optuna", "hydra.sweeper.n_trials=3", "logger=none", *TINY, cwd=tmp_path
+        "hparams_search=optuna", "hydra.sweeper.n_trials=6", "logger=none", *TINY, cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr
+    assert "selects on the test stream" not in result.stdout + result.stderr
     sweep = sweep_dir(tmp_path)
     rows = summary_rows(sweep)
-    assert len(rows) == 3 and all(row["status"] == "completed" for row in rows)
+    assert len(rows) == 6 and all(row["status"] == "completed" for row in rows)
+    assert all(row["benchmark.validation_size"] == 0.1 for row in rows)
+    validation = [row["validation.final_average_accuracy"] for row in rows]
+    test = [row["final_average_accuracy"] for row in rows]
     best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
-    assert best["best_value"] == max(row["final_average_accuracy"] for row in rows)
     assert set(best["best_params"]) == {"optimizer.lr", "batch_size", "batch_size_mem", "storage"}
+    assert best["best_value"] == max(validation)
+    chosen = rows[validation.index(max(validation))]
+    assert best["best_params"]["optimizer.lr"] == chosen["optimizer.lr"]
+    if validation.index(max(validation)) != test.index(max(test)):  # the two disagree: test lost
+        assert best["best_value"] != rows[test.index(max(test))]["validation.final_average_accuracy"]
+
+
+@pytest.mark.slow
+def test_a_test_objective_is_explicit_and_says_so_once(tmp_path):
+    result = replay_run(
+        "hparams_search=optuna",
+        "hparams_search.objective=final_average_accuracy",
+        "hydra.sweeper.n_trials=2",
+        "logger=none",
+        "stop_after=2",
+        *TINY,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    output = result.stdout + result.stderr
+    assert output.count("hparams_search.objective=final_average_accuracy selects on the test stream") == 1
+    rows = summary_rows(sweep_dir(tmp_path))
+    best = yaml.safe_load((sweep_dir(tmp_path) / "optimization_results.yaml").read_text())
+    assert best["best_value"] == max(row["final_average_accuracy"] for row in rows)
 
 
 def hydra_config(*overrides: str):

@@ -223,3 +223,34 @@ def test_run_names_tell_strategies_apart(overrides, name):
     from tests.conftest import compose_config
 
     assert run_name(OmegaConf.to_container(compose_config(*overrides), resolve=True)) == name
+
+
+def test_validation_series_and_summary_mirror_results_json(tmp_path):
+    result = replay_run(
+        "benchmark.validation_size=0.1", "stop_after=2", "strategy.train_epochs=1", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert "validation stream: " in result.stdout and "training samples held out" in result.stdout
+    run_dir = single_run_dir(tmp_path)
+    results = json.loads((run_dir / "results.json").read_text())
+    (run,) = offline_runs(run_dir / "wandb")
+    validation = results["validation"]
+    rows = [row for row in run.history if "val/accuracy/exp_0" in row]
+    assert [row["experience"] for row in rows] == [0, 1]
+    for step, row in enumerate(rows):
+        for j in range(2):
+            assert row[f"val/accuracy/exp_{j}"] == pytest.approx(validation["accuracy_matrix"][step][j])
+        assert row["val/average_accuracy"] == pytest.approx(
+            validation["average_accuracy_per_experience"][step]
+        )
+        assert row["val/stream_accuracy"] == pytest.approx(validation["stream_accuracy"][step])
+    for key in (
+        "final_average_accuracy",
+        "final_stream_accuracy",
+        "forgetting",
+        "average_incremental_accuracy",
+    ):
+        assert run.summary[f"val/{key}"] == pytest.approx(validation[key]), key
+    assert run.summary["average_incremental_accuracy"] == pytest.approx(
+        results["average_incremental_accuracy"]
+    )

@@ -66,6 +66,25 @@ def parser() -> argparse.ArgumentParser:
         type=float,
         help=f"mark differences with p < ALPHA as significant (default: {DEFAULT_ALPHA})",
     )
+    cli.add_argument(
+        "--select-by",
+        metavar="METRIC",
+        help="per value of the --within keys, keep the configuration with the best mean of this validation "
+        "metric (e.g. validation.final_average_accuracy) and report its test metrics, with the "
+        "replay-run line for final runs over new seeds",
+    )
+    cli.add_argument(
+        "--within",
+        metavar="KEYS",
+        type=_keys,
+        help="comma-separated config keys: one configuration is chosen per value of them "
+        "(default: strategy,storage)",
+    )
+    cli.add_argument(
+        "--select-on-test",
+        action="store_true",
+        help="allow a test metric in --select-by (optimistic: the report says so)",
+    )
     cli.add_argument("--format", default="table", choices=FORMATS, help="what to print (default: table)")
     cli.add_argument(
         "--out",
@@ -113,8 +132,18 @@ def run(args: argparse.Namespace) -> None:
     from replay_cli.compare.files import write_outputs
     from replay_cli.compare.tables import render
 
+    if args.within is not None and args.select_by is None:
+        raise UsageError("--within needs --select-by METRIC (the metric that chooses within them)")
     comparison = compare(
-        args.paths, args.by, args.metric, baseline=args.baseline, test=args.test, alpha=args.alpha
+        args.paths,
+        args.by,
+        args.metric,
+        baseline=args.baseline,
+        test=args.test,
+        alpha=args.alpha,
+        select_by=args.select_by,
+        within=args.within,
+        select_on_test=args.select_on_test,
     )
     sys.stdout.write(render(comparison, args.format))
     if args.format not in ("table", "markdown"):  # those print the notes under the table

@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from replay_cli.compare import selection as choosing
 from replay_cli.compare.runs import Run, find_runs
+from replay_cli.compare.selection import Choice, Selection
 from replay_cli.compare.stats import TESTS, Significance, Stat, versus_baseline
 from replay_cli.compare.swept import SEED, hashable, swept_keys
-from replay_cli.config.keys import EXPERIMENT_KINDS, HEADLINE_METRICS, HIGHER_IS_BETTER
+from replay_cli.config.keys import EXPERIMENT_KINDS, HEADLINE_METRICS, HIGHER_IS_BETTER, metric_value
 from replay_cli.errors import UsageError, closest
 
 METRICS = HEADLINE_METRICS
@@ -37,6 +39,7 @@ class Group:
     baseline: Group | None = None  # the group this one is tested against (itself for a baseline)
     baseline_label: str = ""  # the baseline's values of the keys that tell it apart in its cell
     significance: Significance | None = None  # the test of the compared metric against the baseline
+    choice: Choice | None = None  # --select-by: why this configuration was chosen
 
     @property
     def completed(self) -> list[Run]:
@@ -66,7 +69,7 @@ class Group:
 
     def values(self, metric: str) -> list[tuple[Any, float]]:
         """(seed, value) of ``metric`` for each completed run that has it: what a test compares."""
-        found = [(run_seed(run), run.results.get(metric)) for run in self.completed]
+        found = [(run_seed(run), metric_value(run.results, metric)) for run in self.completed]
         return [(seed, float(value)) for seed, value in found if value is not None]
 
     def significant(self, alpha: float) -> bool:
@@ -98,6 +101,7 @@ class Comparison:
     test: str = "t"
     alpha: float = DEFAULT_ALPHA
     baseline: dict[str, str] | None = None  # --baseline; None: the best group at each memory size
+    selection: Selection | None = None  # --select-by: the groups are the chosen configurations
 
     @property
     def benchmarks(self) -> list[str]:
@@ -132,7 +136,18 @@ class Comparison:
             )
         if self.pooled:
             notes.append(f"averaged over {', '.join(self.pooled)} (not in --by)")
+        if self.selection:
+            notes.append(f"selection: {self.selection.describe()}")
+            notes += [f"final runs: {command}" for command in self.final_runs()]
         return notes
+
+    def final_runs(self) -> list[str]:
+        """With ``--select-by``: one ``replay-run -m`` line per chosen configuration, over new seeds."""
+        if not self.selection:
+            return []
+        return [
+            choosing.final_run_command(group, choosing.new_seeds(self.runs, group)) for group in self.groups
+        ]
 
     def rows(self) -> list[dict[str, Any]]:
         """One flat record per group, best first: what CSV, JSON and the W&B table hold."""
@@ -148,6 +163,9 @@ class Comparison:
             row["test"] = "baseline" if group.is_baseline else significance.test if significance else None
             row["p_value"] = significance.p_value if significance else None
             row["significant"] = group.significant(self.alpha) if significance else None
+            if self.selection and group.choice:
+                row[f"selected_by_{self.selection.metric}"] = group.choice.value
+                row["configurations"] = group.choice.configurations
             rows.append(row)
         return rows
 
@@ -171,10 +189,17 @@ def compare(
     baseline: dict[str, str] | None = None,
     test: str = "t",
     alpha: float = DEFAULT_ALPHA,
+    select_by: str | None = None,
+    within: Sequence[str] | None = None,
+    select_on_test: bool = False,
 ) -> Comparison:
     """Find the runs under ``paths``, group them by ``by`` (default: the swept keys), aggregate over
     seeds and test ``metric`` of each group against its baseline (``baseline``: key -> value as typed,
-    e.g. ``{"storage": "reservoir"}``; None: the best group at each memory size)."""
+    e.g. ``{"storage": "reservoir"}``; None: the best group at each memory size).
+
+    ``select_by`` (a metric, ``validation.<name>`` unless ``select_on_test``): keep, per value of the
+    ``within`` keys (default strategy and storage), only the configuration with its best mean (see
+    :mod:`replay_cli.compare.selection`); the baseline is then the best chosen one."""
     if metric not in METRICS:
         raise UsageError(
             f"--metric {metric} is not a metric{closest(metric, METRICS)}; choose one of: "
@@ -184,13 +209,33 @@ def compare(
         raise UsageError(f"--test {test} is not a test; choose one of: {', '.join(TESTS)}")
     if not 0 < alpha < 1:
         raise UsageError(f"--alpha {alpha} is invalid: expected a number between 0 and 1")
+    if select_by is not None:
+        choosing.check_select_by(select_by, select_on_test)
     found = find_runs(paths)
     swept = swept_keys(found.runs)
+    selection = None
+    if select_by is not None:
+        inside = choosing.within_keys(found.runs, within)
+        tuned = [key for key in (by if by is not None else swept) if key not in inside]
+        selection = Selection(select_by, inside, tuned, not select_by.startswith("validation."))
+        by = [*inside, *tuned]
     keys, kept_apart = _grouping_keys(found.runs, swept, by)
-    groups = _sorted(_aggregate(_group(found.runs, keys)), metric)
+    groups = _aggregate(_group(found.runs, keys))
+    if selection is not None:
+        groups = choosing.choose(groups, selection)
     comparison = Comparison(
-        found.runs, found.roots, swept, keys, metric, groups, kept_apart, test, alpha, baseline
+        found.runs,
+        found.roots,
+        swept,
+        keys,
+        metric,
+        _sorted(groups, metric),
+        kept_apart,
+        test,
+        alpha,
+        baseline,
     )
+    comparison.selection = selection
     _test_against_baselines(comparison)
     return comparison
 
@@ -264,7 +309,8 @@ def _test_against_baselines(comparison: Comparison) -> None:
     without ``--baseline``, that share the memory size; its baseline is the group matching
     ``--baseline``, or else the best one (groups are sorted best first)."""
     spec = comparison.baseline
-    columns = comparison.key_columns
+    # chosen configurations differ in their tuned keys: only the --within keys tell cells apart
+    columns = comparison.selection.within if comparison.selection else comparison.key_columns
     if spec:
         _check_baseline(comparison, spec)
         fixed = [key for key in columns if key not in spec]

@@ -31,7 +31,14 @@ def fmt_stat(mean: float | None, std: float | None, metric: str) -> str:
 
 def headers(comparison: Comparison) -> list[str]:
     extra = ["excluded"] if comparison.excluded_runs else []
-    return [*comparison.key_columns, "n", *extra, *METRICS, CI, P_VALUE, TEST, BASELINE]
+    chosen = _selection_headers(comparison)
+    return [*comparison.key_columns, "n", *extra, *chosen, *METRICS, CI, P_VALUE, TEST, BASELINE]
+
+
+def _selection_headers(comparison: Comparison) -> list[str]:
+    """With --select-by: the configurations compared and the chosen one's mean selection metric."""
+    selection = comparison.selection
+    return ["configurations", f"selected by {selection.metric}"] if selection else []
 
 
 def cells(comparison: Comparison) -> list[list[str]]:
@@ -40,6 +47,9 @@ def cells(comparison: Comparison) -> list[list[str]]:
     for group, row in zip(comparison.groups, comparison.rows(), strict=True):
         keys = [_show(row[key]) for key in comparison.key_columns]
         extra = [row["excluded"]] if comparison.excluded_runs else []
+        if comparison.selection:
+            value = row[f"selected_by_{comparison.selection.metric}"]
+            extra += [str(row["configurations"]), fmt_stat(value, None, comparison.selection.metric)]
         marked = MARKER if group.significant(comparison.alpha) else ""
         stats = [
             f"{fmt_stat(row[f'{m}_mean'], row[f'{m}_std'], m)} {marked if m == comparison.metric else ''}"
@@ -72,8 +82,14 @@ def _p_value(group: Group, row: dict[str, Any], marked: str) -> str:
 
 def title(comparison: Comparison) -> str:
     n_runs, n_groups = len(comparison.runs), len(comparison.groups)
+    chosen = (
+        f"{n_groups} configurations chosen by {comparison.selection.metric}" if comparison.selection else ""
+    )
+    if comparison.selection and comparison.selection.on_test:
+        chosen += " ON THE TEST STREAM (optimistic)"
     return (
-        f"{', '.join(comparison.benchmarks)}: {n_runs} runs in {n_groups} groups, mean ± std over seeds, "
+        f"{', '.join(comparison.benchmarks)}: {n_runs} runs in {chosen or f'{n_groups} groups'}, "
+        "mean ± std over seeds, "
         f"best {comparison.metric} first; {CI} and p of {comparison.metric} against the baseline, "
         f"{MARKER} p < {comparison.alpha:g}"
     )
@@ -106,6 +122,7 @@ def to_json(comparison: Comparison) -> str:
         "test": comparison.test,
         "alpha": comparison.alpha,
         "baseline": comparison.baseline,
+        "selection": selection_json(comparison),
         "rows": comparison.rows(),
         "excluded_runs": [
             {"path": str(run.path), "status": run.status, "detail": run.detail()}
@@ -113,6 +130,19 @@ def to_json(comparison: Comparison) -> str:
         ],
     }
     return json.dumps(data, indent=2) + "\n"
+
+
+def selection_json(comparison: Comparison) -> dict[str, Any] | None:
+    selection = comparison.selection
+    if selection is None:
+        return None
+    return {
+        "metric": selection.metric,
+        "within": selection.within,
+        "tuned": selection.tuned,
+        "on_test_stream": selection.on_test,
+        "final_runs": comparison.final_runs(),
+    }
 
 
 def to_markdown(comparison: Comparison) -> str:

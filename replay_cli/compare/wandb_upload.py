@@ -9,6 +9,7 @@ from pathlib import Path
 
 from replay_cli.compare.comparison import Comparison
 from replay_cli.compare.files import Written
+from replay_cli.compare.tables import selection_json
 from replay_cli.reporting.wandb_logger import resolve_mode, wandb_group_for
 
 
@@ -44,6 +45,7 @@ def upload(
             "test": comparison.test,
             "alpha": comparison.alpha,
             "baseline": comparison.baseline,
+            "selection": selection_json(comparison),  # --select-by: metric, within, final runs
         },
         reinit="finish_previous",
         settings=wandb.Settings(silent=True, console="off"),

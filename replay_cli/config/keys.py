@@ -19,13 +19,39 @@ HIGHER_IS_BETTER: dict[str, bool] = {
     "final_stream_accuracy": True,
     "forgetting": False,
     "bwt": True,
+    "average_incremental_accuracy": True,  # Rebuffi et al. 2017 (iCaRL)
     "train_seconds": False,
     # the same trained model evaluated task-aware (outputs masked to each experience's classes)
     "task_il_final_average_accuracy": True,
     "task_il_forgetting": False,
     "task_il_bwt": True,
+    # from the anytime curve (eval_every): De Lange et al. 2023
+    "average_anytime_accuracy": True,
+    "worst_case_accuracy": True,
 }
-HEADLINE_METRICS = tuple(HIGHER_IS_BETTER)
+# results.json's ``validation`` block mirrors these test metrics (W&B: ``val/<name>``)
+VALIDATION_METRICS = (
+    "final_average_accuracy",
+    "final_stream_accuracy",
+    "forgetting",
+    "bwt",
+    "average_incremental_accuracy",
+)
+for _name in VALIDATION_METRICS:
+    HIGHER_IS_BETTER[f"validation.{_name}"] = HIGHER_IS_BETTER[_name]
+HEADLINE_METRICS = tuple(key for key in HIGHER_IS_BETTER if not key.startswith("validation."))
+VALIDATION_PREFIX = "validation."
+
+
+def metric_value(results: Mapping[str, Any], name: str) -> float | None:
+    """The value of metric ``name`` in a run's results.json (as a dict): ``validation.<metric>`` reads
+    the ``validation`` block; None when the run has no such value."""
+    if name.startswith(VALIDATION_PREFIX):
+        value = (results.get("validation") or {}).get(name[len(VALIDATION_PREFIX) :])
+    else:
+        value = results.get(name)
+    return None if value is None else float(value)
+
 
 # Keys (and, with their dotted children, nodes) that change how a run looks, where it logs or how fast
 # it loads data, never its numbers: a resume may change them and replay-compare never groups by them.

@@ -13,6 +13,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from replay_cli.errors import ConfigError, UsageError
+from replay_cli.sweeps.objective import objectives
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,9 @@ RULES: dict[str, Rule] = {
     "model.nf": integer(minimum=1),
     "benchmark.n_experiences": integer(minimum=1),
     "benchmark.test_size": number(0, 1, low_open=True, high_open=True),
+    "benchmark.validation_size": number(0, 1, high_open=True),
+    "stop_after": integer(minimum=1, optional=True),
+    "hparams_search.objective": one_of(*objectives()),
     "benchmark.split_seed": integer(minimum=0),
     "benchmark.seed": integer(minimum=0, optional=True),
     "benchmark.return_task_id": boolean(),

@@ -143,21 +143,27 @@ def attribute_tensor(dataset: Any, name: str) -> Any:
 
 def with_origin_experience(scenario: Any) -> Any:
     """Rebuild ``scenario`` so each training sample knows where it came from; experiences keep their
-    task labels (multi-head models and per-task metrics read them). Avalanche's public API only:
-    ``update_data_attribute``, ``benchmark_from_datasets``, ``with_classes_timeline`` and
-    ``with_task_labels``."""
+    task labels (multi-head models and per-task metrics read them), and streams other than train and
+    test (a validation stream) are kept. Avalanche's public API only: ``update_data_attribute``,
+    ``benchmark_from_datasets``, ``with_classes_timeline`` and ``with_task_labels``."""
     from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
     from avalanche.benchmarks.scenarios.supervised import with_classes_timeline
     from avalanche.benchmarks.scenarios.task_aware import with_task_labels
 
     def tag(dataset: Any, experience: int) -> Any:
+        again = hasattr(dataset, ORIGIN_ATTRIBUTE)  # a rebuilt benchmark (validation split, first K)
         dataset = dataset.update_data_attribute(ORIGIN_ATTRIBUTE, [experience] * len(dataset))
-        return dataset.update_data_attribute(ORIGIN_INDEX_ATTRIBUTE, list(range(len(dataset))))
+        dataset = dataset.update_data_attribute(ORIGIN_INDEX_ATTRIBUTE, list(range(len(dataset))))
+        # Avalanche 0.6's update_data_attribute keeps the old attribute object readable by name when
+        # the attribute existed: a dataset made over the updated one reads only the new values
+        return dataset.subset(list(range(len(dataset)))) if again else dataset
 
     tagged = [tag(exp.dataset, i) for i, exp in enumerate(scenario.train_stream)]
-    test = [exp.dataset for exp in scenario.test_stream]
-    rebuilt = with_task_labels(with_classes_timeline(benchmark_from_datasets(train=tagged, test=test)))
-    for stream in (rebuilt.train_stream, rebuilt.test_stream):
+    kept = {
+        name: [exp.dataset for exp in stream] for name, stream in scenario.streams.items() if name != "train"
+    }
+    rebuilt = with_task_labels(with_classes_timeline(benchmark_from_datasets(train=tagged, **kept)))
+    for stream in rebuilt.streams.values():
         for experience in stream:  # the stream's own objects: a list, not a set, because
             # MultiHeadClassifier indexes its active-units mask with it
             experience.classes_in_this_experience = sorted(experience.classes_in_this_experience)

@@ -40,6 +40,18 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def held_out_line(per_experience: list[int] | None, fraction: float | None) -> None:
+    """Say, once before training, how many training samples the validation stream holds out."""
+    if per_experience is None:
+        return
+    console.print(
+        f"validation stream: {sum(per_experience)} training samples held out ({fraction:g} of each class "
+        f"of each experience: {', '.join(str(n) for n in per_experience)}); "
+        "selection never sees the test stream",
+        soft_wrap=True,
+    )
+
+
 class ConsoleSummary:
     """One line per finished step, then the accuracy matrix and final metrics as tables. A closed
     terminal or pipe (``replay-run | head``) stops the printing, never the run."""

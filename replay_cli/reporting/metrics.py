@@ -13,26 +13,38 @@ from typing import Any
 
 Matrix = Sequence[Sequence[float]]
 
-_EXPERIENCE_ACCURACY = re.compile(r"^Top1_Acc_Exp/eval_phase/test_stream/(?:Task\d+/)?Exp(\d+)$")
-_STREAM_ACCURACY = re.compile(r"^Top1_Acc_Stream/eval_phase/test_stream(?:/Task\d+)?$")
+AnytimePoint = Mapping[str, Any]
 
 
-def accuracy_row(avalanche_metrics: Mapping[str, float], n_experiences: int) -> list[float]:
-    """Per-experience test accuracies from the dict Avalanche's ``strategy.eval`` returns."""
+def _experience_accuracy(stream: str) -> re.Pattern[str]:
+    return re.compile(rf"^Top1_Acc_Exp/eval_phase/{stream}_stream/(?:Task\d+/)?Exp(\d+)$")
+
+
+def _stream_accuracy(stream: str) -> re.Pattern[str]:
+    return re.compile(rf"^Top1_Acc_Stream/eval_phase/{stream}_stream(?:/Task\d+)?$")
+
+
+def accuracy_row(
+    avalanche_metrics: Mapping[str, float], n_experiences: int, stream: str = "test"
+) -> list[float]:
+    """Per-experience accuracies of ``stream`` (``test`` or ``valid``) from the dict Avalanche's
+    ``strategy.eval`` returns."""
+    pattern = _experience_accuracy(stream)
     row: list[float | None] = [None] * n_experiences
     for key, value in avalanche_metrics.items():
-        match = _EXPERIENCE_ACCURACY.match(key)
+        match = pattern.match(key)
         if match:
             row[int(match.group(1))] = float(value)
     missing = [j for j, value in enumerate(row) if value is None]
     if missing:
-        raise ValueError(f"evaluation returned no accuracy for test experiences {missing}")
+        raise ValueError(f"evaluation returned no accuracy for {stream} experiences {missing}")
     return row  # type: ignore[return-value]
 
 
-def stream_accuracy(avalanche_metrics: Mapping[str, float]) -> float | None:
-    """Accuracy over the whole test stream (sample-weighted), as Avalanche computes it."""
-    values = [float(v) for k, v in avalanche_metrics.items() if _STREAM_ACCURACY.match(k)]
+def stream_accuracy(avalanche_metrics: Mapping[str, float], stream: str = "test") -> float | None:
+    """Accuracy over the whole ``stream`` (sample-weighted), as Avalanche computes it."""
+    pattern = _stream_accuracy(stream)
+    values = [float(v) for k, v in avalanche_metrics.items() if pattern.match(k)]
     return values[0] if len(values) == 1 else None
 
 
@@ -55,6 +67,45 @@ def per_task_accuracy(row: Sequence[float], tasks: Sequence[int], sizes: Sequenc
 def average_accuracy(row: Sequence[float], seen: int) -> float:
     """Mean accuracy over the first ``seen`` test experiences."""
     return sum(row[:seen]) / seen
+
+
+def average_incremental_accuracy(matrix: Matrix, seen: Sequence[int]) -> float | None:
+    """Average incremental accuracy (Rebuffi et al. 2017, iCaRL; reported by PyCIL and FACIL): the
+    mean over training steps of the average accuracy on the experiences seen after that step,
+    ``mean_i average_accuracy(A[i], seen[i])``; ``None`` before the first step. A fraction in [0, 1]."""
+    if not matrix:
+        return None
+    return sum(average_accuracy(row, s) for row, s in zip(matrix, seen, strict=True)) / len(matrix)
+
+
+def average_anytime_accuracy(points: Sequence[AnytimePoint]) -> float | None:
+    """Average anytime accuracy, AAA (Caccia et al. 2022; reported by De Lange et al. 2023 and
+    AlbinSou/ocl_survey): the mean over the anytime evaluation points of the average accuracy on the
+    experiences seen so far, those up to and including the one being trained (``experience``).
+    ``points``: dicts with ``experience`` (int) and ``accuracy`` (one float per test experience);
+    ``None`` without points. A fraction in [0, 1]."""
+    if not points:
+        return None
+    return sum(average_accuracy(p["accuracy"], p["experience"] + 1) for p in points) / len(points)
+
+
+def worst_case_accuracy(points: Sequence[AnytimePoint]) -> float | None:
+    """Worst-case accuracy, WC-Acc (De Lange et al. 2023, "Continual evaluation for lifelong learning:
+    identifying the stability gap", eq. 4; as AlbinSou/ocl_survey reports it) at the last point, while
+    experience ``k`` is trained: ``(1/(k+1)) a_k + (1 - 1/(k+1)) min-ACC``, where ``a_k`` is the
+    last point's accuracy on experience ``k`` and min-ACC the mean over earlier experiences ``i`` of
+    their lowest accuracy at any point after ``i`` was learned (points whose ``experience`` > ``i``).
+    ``points``: as :func:`average_anytime_accuracy`, in training order; ``None`` without points.
+    A fraction in [0, 1]."""
+    if not points:
+        return None
+    k = points[-1]["experience"]
+    current = points[-1]["accuracy"][k]
+    if k == 0:
+        return current
+    lowest = [min(p["accuracy"][i] for p in points if p["experience"] > i) for i in range(k)]
+    min_acc = sum(lowest) / k
+    return current / (k + 1) + (1 - 1 / (k + 1)) * min_acc
 
 
 def forgetting(matrix: Matrix) -> float | None:

@@ -45,6 +45,11 @@ class RunResults:
     # protocol.eval_every: [{"samples_seen": int, "stream_accuracy": float, "experience": int,
     # "accuracy": [float per test experience]}, ...]
     anytime_accuracy: list[dict[str, Any]] = field(default_factory=list)
+    # benchmark.validation_size > 0: the validation stream's rows, as accuracy_matrix's
+    validation_samples: list[int] | None = None  # held out of each training experience
+    validation_accuracy_matrix: list[list[float]] = field(default_factory=list)
+    validation_stream_accuracy: list[float | None] = field(default_factory=list)
+    stop_after: int | None = None  # stop_after=K: only the first K experiences trained and evaluated
     started_at: float = field(default_factory=time.time)
     finished_at: float | None = None
 
@@ -77,6 +82,11 @@ class RunResults:
         else:
             self.task_il_evaluation = TASK_IL_MASKED
             self.task_il_accuracy_matrix = [*(self.task_il_accuracy_matrix or []), views.task_il_row]
+
+    def add_validation(self, row: list[float], stream_accuracy: float | None) -> None:
+        """The validation stream's accuracies after the step just added (one float per experience)."""
+        self.validation_accuracy_matrix.append(row)
+        self.validation_stream_accuracy.append(stream_accuracy)
 
     def add_anytime(
         self,
@@ -141,6 +151,7 @@ class RunResults:
         }
         record.update({f"accuracy/exp_{j}": value for j, value in enumerate(self.accuracy_matrix[step])})
         record.update(self._class_view_metrics(step))
+        record.update(self._validation_metrics(step))
         composition = self.buffer_composition[step]
         record["buffer/size"] = composition["size"]
         for kind in ("class", "experience", "task"):
@@ -162,15 +173,63 @@ class RunResults:
             record.update({f"class_accuracy/class_{c}": a for c, a in self.per_class_accuracy[step].items()})
         return record
 
+    def _validation_metrics(self, step: int) -> dict[str, Any]:
+        """``val/average_accuracy``, ``val/stream_accuracy``, ``val/forgetting``, ``val/bwt`` and
+        ``val/accuracy/exp_<j>`` after ``step``, when the run holds out a validation stream."""
+        if step >= len(self.validation_accuracy_matrix):
+            return {}
+        matrix = self.validation_accuracy_matrix[: step + 1]
+        row = matrix[-1]
+        record: dict[str, Any] = {
+            "val/average_accuracy": metrics.average_accuracy(row, self.seen_experiences[step]),
+            "val/stream_accuracy": self.validation_stream_accuracy[step],
+            "val/forgetting": metrics.forgetting(matrix),
+            "val/bwt": metrics.backward_transfer(matrix),
+        }
+        record.update({f"val/accuracy/exp_{j}": value for j, value in enumerate(row)})
+        return record
+
     def summary(self) -> dict[str, Any]:
         """The headline numbers, under the names every view uses."""
+        anytime = [point for point in self.anytime_accuracy if "accuracy" in point]
         return {
-            "final_average_accuracy": self.final_average_accuracy,
-            "final_stream_accuracy": self.stream_accuracy[-1] if self.stream_accuracy else None,
-            "forgetting": metrics.forgetting(self.accuracy_matrix),
-            "bwt": metrics.backward_transfer(self.accuracy_matrix),
+            **self._matrix_summary(self.accuracy_matrix, self.stream_accuracy),
             "train_seconds": sum(self.train_seconds),
             **self.task_il_summary(),
+            "average_anytime_accuracy": metrics.average_anytime_accuracy(anytime),
+            "worst_case_accuracy": metrics.worst_case_accuracy(anytime),
+        }
+
+    def _matrix_summary(self, matrix: list[list[float]], stream: list[float | None]) -> dict[str, Any]:
+        """The headline numbers of one stream's accuracy matrix (test, or validation)."""
+        averages = self._averages(matrix)
+        seen = self.seen_experiences[: len(matrix)]
+        return {
+            "final_average_accuracy": averages[-1] if averages else None,
+            "final_stream_accuracy": stream[-1] if stream else None,
+            "forgetting": metrics.forgetting(matrix),
+            "bwt": metrics.backward_transfer(matrix),
+            "average_incremental_accuracy": metrics.average_incremental_accuracy(matrix, seen),
+        }
+
+    def validation_summary(self) -> dict[str, Any] | None:
+        """The validation stream's headline numbers (the test ones' names), None without one."""
+        if self.validation_samples is None:
+            return None
+        return self._matrix_summary(self.validation_accuracy_matrix, self.validation_stream_accuracy)
+
+    def validation_block(self) -> dict[str, Any] | None:
+        """results.json ``validation``: the test keys' mirror for the held-out validation stream."""
+        summary = self.validation_summary()
+        if summary is None:
+            return None
+        return {
+            "samples": sum(self.validation_samples or []),
+            "samples_per_experience": self.validation_samples,
+            "accuracy_matrix": self.validation_accuracy_matrix,
+            "average_accuracy_per_experience": self._averages(self.validation_accuracy_matrix),
+            "stream_accuracy": self.validation_stream_accuracy,
+            **summary,
         }
 
     def task_il_summary(self) -> dict[str, float | None]:
@@ -205,6 +264,8 @@ class RunResults:
             "confusion_matrix": self.confusion_matrix,
             "buffer_composition": self.buffer_composition,
             "anytime_accuracy": self.anytime_accuracy,
+            "validation": self.validation_block(),
+            "stop_after": self.stop_after,
             "timings": {
                 "train_seconds_per_experience": self.train_seconds,
                 "eval_seconds_per_experience": self.eval_seconds,

@@ -219,6 +219,9 @@ class WandbLogger:
         for key in HEADLINE_METRICS:
             if summary.get(key) is not None:
                 self.run.summary[key] = summary[key]
+        for key, value in (results.validation_summary() or {}).items():
+            if value is not None:
+                self.run.summary[f"val/{key}"] = value
         config = results.config
         self.run.summary.update(
             {"mem_size": config["mem_size"], "storage": config["storage"]["name"], "status": results.status}

@@ -17,11 +17,21 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from replay_cli.config.keys import HEADLINE_METRICS, flatten
+from replay_cli.config.keys import HEADLINE_METRICS, VALIDATION_METRICS, flatten
 from replay_cli.reporting.results import RESULTS_FILE, write_json_atomic
 
 SUMMARY_NAME = "sweep_summary"
-COLUMNS = ("job", "overrides", "status", *HEADLINE_METRICS, "experiences_done", "error", "run_dir")
+VALIDATION_COLUMNS = tuple(f"validation.{name}" for name in VALIDATION_METRICS)
+COLUMNS = (
+    "job",
+    "overrides",
+    "status",
+    *HEADLINE_METRICS,
+    *VALIDATION_COLUMNS,
+    "experiences_done",
+    "error",
+    "run_dir",
+)
 
 
 def _job_number(job_dir: Path) -> tuple[int, str]:
@@ -42,6 +52,8 @@ def job_row(job_dir: Path) -> dict[str, Any]:
     if status == "running":  # the job is gone (killed, preempted) and never said how it ended
         status = "failed"
     row.update({key: results.get(key) for key in HEADLINE_METRICS})
+    validation = results.get("validation") or {}
+    row.update({f"validation.{key}": validation.get(key) for key in VALIDATION_METRICS})
     row.update(status=status, error=results.get("error"), experiences_done=results.get("experiences_done"))
     return {**row, **flatten(results.get("config") or {})}
 

@@ -12,7 +12,24 @@ from replay_cli.data.benchmarks import Benchmark
 
 
 def build_benchmark(cfg: DictConfig) -> Benchmark:
-    return instantiate_group(cfg.benchmark, name=cfg.benchmark.name)
+    """The configured benchmark, with its validation stream (``benchmark.validation_size``) and cut to
+    its first ``stop_after`` experiences (see :mod:`replay_cli.data.validation`)."""
+    from replay_cli.data.validation import first_experiences, with_validation_stream
+
+    benchmark = instantiate_group(cfg.benchmark, labels=("name", "validation_size"), name=cfg.benchmark.name)
+    size = cfg.benchmark.get("validation_size") or 0
+    benchmark = with_validation_stream(benchmark, size, validation_seed(cfg))
+    return first_experiences(benchmark, cfg.get("stop_after"))
+
+
+def validation_seed(cfg: DictConfig) -> int:
+    """The benchmark's own seed fixes the validation split: ``benchmark.seed`` (the classic
+    benchmarks' class order), else ``benchmark.split_seed`` (split_digits' test split), else ``seed``."""
+    node = cfg.benchmark
+    for key in ("seed", "split_seed"):
+        if node.get(key) is not None:
+            return int(node.get(key))
+    return int(cfg.seed)
 
 
 def build_model(cfg: DictConfig, benchmark: Benchmark) -> Any:

@@ -20,15 +20,16 @@ from replay_cli.config.validation import (
     validate_model_needs,
 )
 from replay_cli.data.loaders import loader_settings
+from replay_cli.data.validation import VALID_STREAM, held_out
 from replay_cli.errors import RunFailed, RunInterrupted
 from replay_cli.reporting import metrics
 from replay_cli.reporting.class_views import ClassViewFiles, build_class_views_plugin
-from replay_cli.reporting.console import ConsoleSummary, progress_plugin, steps_done_text
+from replay_cli.reporting.console import ConsoleSummary, held_out_line, progress_plugin, steps_done_text
 from replay_cli.reporting.results import RESULTS_FILE, ResultsFile, ResultsSink, RunResults
 from replay_cli.strategies.build import buffer_samples, build_strategy, method_buffer, resolve_device
 from replay_cli.training import builders
 from replay_cli.training.anytime import AnytimeEvaluation
-from replay_cli.training.checkpoint import Checkpointer, restore_training_state
+from replay_cli.training.checkpoint import Checkpointer, restore_rng, restore_training_state, rng_state
 
 
 def seed_everything(seed: int) -> None:
@@ -103,6 +104,7 @@ def _run(
     steps = protocol.steps(benchmark.train_stream, strategy)
     if on_built is not None:
         on_built()
+    held_out_line(held_out(benchmark), cfg.benchmark.get("validation_size"))
 
     config = OmegaConf.to_container(cfg, resolve=True)
     if checkpoint is None:
@@ -116,6 +118,8 @@ def _run(
                 "n_tasks": benchmark.n_tasks,
                 "classes_per_experience": benchmark.classes_per_experience(),
             },
+            validation_samples=held_out(benchmark),
+            stop_after=cfg.get("stop_after"),
         )
     else:
         results = RunResults(
@@ -161,6 +165,8 @@ def _run(
             started = time.perf_counter()
             protocol.train(strategy, step, **loader)
             trained = time.perf_counter()
+            # the validation stream first: the class views are read from the test pass
+            validation = _evaluate_validation(strategy, benchmark, loader)
             evaluation = strategy.eval(benchmark.test_stream, **loader)
             row = metrics.accuracy_row(evaluation, benchmark.n_experiences)
             results.add_step(
@@ -175,6 +181,8 @@ def _run(
                 per_task=metrics.per_task_accuracy(row, test_tasks, test_sizes),
                 views=class_views.views(),
             )
+            if validation is not None:
+                results.add_validation(*validation)
             _tell(sinks, "experience_done", results)
     except KeyboardInterrupt as interruption:
         done = len(results.accuracy_matrix)
@@ -197,6 +205,23 @@ def _run(
     results.finish("completed")
     _tell(sinks, "run_ended", results)
     return results
+
+
+def _evaluate_validation(
+    strategy: Any, benchmark: Any, loader: dict[str, Any]
+) -> tuple[list[float], Any] | None:
+    """(accuracy row, stream accuracy) of the validation stream, None without one. Its sizes pool
+    the stream accuracy over task labels as the test stream's do."""
+    stream = benchmark.scenario.streams.get(VALID_STREAM)
+    if stream is None:
+        return None
+    state = rng_state()  # as the anytime probe: training draws the same numbers with or without it
+    evaluation = strategy.eval(stream, **loader)
+    restore_rng(state)
+    row = metrics.accuracy_row(evaluation, benchmark.n_experiences, stream=VALID_STREAM)
+    if benchmark.n_tasks == 1:
+        return row, metrics.stream_accuracy(evaluation, stream=VALID_STREAM)
+    return row, metrics.pooled_accuracy(row, held_out(benchmark))
 
 
 def _stream_accuracy(

@@ -12,11 +12,15 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from replay_cli import errors
+from replay_cli.reporting.results import RunResults
+from replay_cli.sweeps.objective import OBJECTIVE_KEY, objective_value, test_stream_notice, uses_test_stream
 
 
 def task(cfg: DictConfig) -> float | None:
-    """Hydra's task function: the run's final average accuracy, None for a failed sweep job (a value
-    every sweeper takes as "failed": the pinned Optuna refuses NaN and would stop the study)."""
+    """Hydra's task function: the run's final average accuracy, or under ``hparams_search`` its
+    objective (:mod:`replay_cli.sweeps.objective`); None for a failed sweep job or an objective the run
+    has not (a value every sweeper takes as "failed": the pinned Optuna refuses NaN and would stop the
+    study)."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
@@ -37,8 +41,10 @@ def task(cfg: DictConfig) -> float | None:
 
 
 def run(cfg: DictConfig, run_dir: Path, overrides: list[str], show_config: bool = True) -> float | None:
-    """Validate, train (or resume) and return the final average accuracy. The config tree is printed
-    once the checks on the built benchmark and model have passed, and only by the first job of a sweep."""
+    """Validate, train (or resume) and return the final average accuracy, or the tuning objective
+    ``hparams_search.objective`` when set. The config tree is printed once the checks on the built
+    benchmark and model have passed, and only by the first job of a sweep (with the line saying that
+    a test objective selects on the test stream)."""
     from replay_cli.config.validation import validate, validate_common_keys
     from replay_cli.reporting.console import steps_done_text
     from replay_cli.training import resume
@@ -49,7 +55,7 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str], show_config: bool 
         done, total = resume.steps_done(checkpoint)
         if done == total:
             print(f"replay-run: {run_dir} already completed all {total} steps; nothing to resume")
-            return _final_average(checkpoint["results"])
+            return _objective(cfg, RunResults(**checkpoint["results"]))
         print(f"replay-run: resuming {run_dir} {steps_done_text(done, total)}")
     validate(cfg)
     if checkpoint is None:
@@ -65,14 +71,25 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str], show_config: bool 
             from replay_cli.reporting.console import print_config_tree
 
             print_config_tree(cfg)
+        objective = OmegaConf.select(cfg, OBJECTIVE_KEY)
+        if show_config and objective is not None and uses_test_stream(objective):
+            print(test_stream_notice(objective))
 
-    return run_experiment(cfg, run_dir, checkpoint=checkpoint, on_built=show).final_average_accuracy
+    return _objective(cfg, run_experiment(cfg, run_dir, checkpoint=checkpoint, on_built=show))
 
 
-def _final_average(results: dict) -> float:
-    from replay_cli.reporting.results import RunResults
-
-    return RunResults(**results).final_average_accuracy
+def _objective(cfg: DictConfig, results: RunResults) -> float | None:
+    """What the sweeper maximises: ``hparams_search.objective`` of the run, else its final average
+    accuracy."""
+    objective = OmegaConf.select(cfg, OBJECTIVE_KEY)
+    if objective is None:
+        return results.final_average_accuracy
+    value = objective_value(results.to_dict(), objective)
+    if value is None:
+        print(
+            f"replay-run: {OBJECTIVE_KEY}={objective}: this run has no such value; the trial counts as failed"
+        )
+    return value
 
 
 def record_failure(run_dir: Path, cfg: DictConfig, error: BaseException) -> None:
