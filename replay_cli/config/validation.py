@@ -127,6 +127,8 @@ RULES: dict[str, Rule] = {
         lambda v: isinstance(v, str) and 1 <= len(v) <= 128 and not set(v) & set("/\\#?%:"),
     ),
     "model.head": one_of("auto", "single", "multi"),
+    "model.init": one_of("torch", "xavier"),
+    "benchmark.normalize": boolean(),
     "model.nf": integer(minimum=1),
     "benchmark.n_experiences": integer(minimum=1),
     "benchmark.test_size": number(0, 1, low_open=True, high_open=True),

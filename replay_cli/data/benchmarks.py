@@ -167,22 +167,26 @@ def with_origin_experience(scenario: Any) -> Any:
 @dataclass(frozen=True)
 class Classic:
     """One of Avalanche's classic benchmarks: its files and its default transforms (normalisation;
-    random crop with 4 pixels of padding and horizontal flip for CIFAR training)."""
+    CIFAR training: random crop with 4 pixels of padding and horizontal flip; Tiny ImageNet and
+    CORe50 training: horizontal flip)."""
 
     files: str  # attribute of replay_cli.data.datasets
     num_classes: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
-    augment: bool = False
+    padding: int = 0  # training: random crop after zero padding of this many pixels
+    flip: bool = False  # training: random horizontal flip
     pil: bool = False  # Avalanche's per-sample path sees PIL images (CIFAR, FMNIST), else tensors
     experiences: str = "split"  # split (classes), permuted or rotated (all classes, one copy each)
 
-    def transforms(self) -> tuple[Any, Any]:
-        """(train, eval) :class:`~replay_cli.data.transforms.ImageTransform`."""
+    def transforms(self, normalize: bool = True) -> tuple[Any, Any]:
+        """(train, eval) :class:`~replay_cli.data.transforms.ImageTransform`; ``normalize=False``
+        keeps the inputs in [0, 1] (mean 0, std 1: ``ToTensor`` alone, as mammoth's seq-mnist)."""
         from replay_cli.data.transforms import ImageTransform
 
-        train = ImageTransform(self.mean, self.std, padding=4 if self.augment else 0, flip=self.augment)
-        return train, ImageTransform(self.mean, self.std)
+        mean, std = (self.mean, self.std) if normalize else ((0.0,) * len(self.mean), (1.0,) * len(self.std))
+        train = ImageTransform(mean, std, padding=self.padding, flip=self.flip)
+        return train, ImageTransform(mean, std)
 
 
 _MNIST_NORM = ((0.1307,), (0.3081,))
@@ -193,8 +197,10 @@ CLASSIC = {
     "PermutedMNIST": Classic("MNIST", 10, *_MNIST_NORM, experiences="permuted"),
     "RotatedMNIST": Classic("MNIST", 10, *_MNIST_NORM, experiences="rotated"),
     "SplitFMNIST": Classic("FASHION_MNIST", 10, (0.2860,), (0.3530,), pil=True),
-    "SplitCIFAR10": Classic("CIFAR10", 10, *_CIFAR10_NORM, augment=True, pil=True),
-    "SplitCIFAR100": Classic("CIFAR100", 100, *_CIFAR100_NORM, augment=True, pil=True),
+    "SplitCIFAR10": Classic("CIFAR10", 10, *_CIFAR10_NORM, padding=4, flip=True, pil=True),
+    "SplitCIFAR100": Classic("CIFAR100", 100, *_CIFAR100_NORM, padding=4, flip=True, pil=True),
+    # Avalanche's SplitTinyImageNet normalises with CIFAR-10's constants
+    "SplitTinyImageNet": Classic("TINY_IMAGENET", 200, *_CIFAR10_NORM, flip=True, pil=True),
 }
 
 
@@ -209,6 +215,7 @@ def classic(
     fixed_class_order: list[int] | None = None,
     rotations_list: list[int] | None = None,
     batched_transforms: bool = True,
+    normalize: bool = True,
 ) -> Benchmark:
     """One of Avalanche's classic benchmarks, built by Avalanche's ``nc_benchmark`` as its own
     generator builds it (same class order, permutations and rotations for the same seed), from
@@ -218,6 +225,7 @@ def classic(
     minibatches (:mod:`replay_cli.data.transforms`); else Avalanche's per-sample path with
     torchvision's transforms, as Avalanche's generator gives it. Class splits that do not divide
     the classes evenly give the first experiences one class more (see :func:`classes_per_experience`).
+    ``normalize=False``: inputs in [0, 1], no mean/std normalisation (as mammoth's seq-mnist).
     Raises :class:`ConfigError` for a class order that is not a permutation or more experiences
     than classes, :class:`UsageError` for missing files."""
     from avalanche.benchmarks import nc_benchmark
@@ -237,7 +245,7 @@ def classic(
         raise ConfigError("benchmark.rotations_list", list(rotations_list), allowed)
     train, test = datasets.load(getattr(datasets, spec.files), dataset_root, download)
     input_shape = tuple(train.images.shape[1:])
-    train_transform, eval_transform = spec.transforms()
+    train_transform, eval_transform = spec.transforms(normalize)
     if batched_transforms:
         wrap = datasets.image_tensors
     else:
