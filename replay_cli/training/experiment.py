@@ -100,7 +100,7 @@ def _run(
     if checkpoint is None:
         results = RunResults(
             config=config,
-            n_experiences=benchmark.n_experiences,
+            n_experiences=benchmark.n_test_experiences,
             n_steps=len(steps),
             benchmark={
                 "name": benchmark.name,
@@ -144,7 +144,7 @@ def _run(
             state = rng_state()
             evaluation = strategy.eval(benchmark.test_stream, **loader)
             restore_rng(state)
-            row = metrics.accuracy_row(evaluation, benchmark.n_experiences)
+            row = metrics.accuracy_row(evaluation, benchmark.n_test_experiences)
             results.add_anytime(samples_seen, _stream_accuracy(evaluation, row, benchmark, test_sizes))
 
         protocol.probe = probe
@@ -155,7 +155,7 @@ def _run(
             protocol.train(strategy, step, **loader)
             trained = time.perf_counter()
             evaluation = strategy.eval(benchmark.test_stream, **loader)
-            row = metrics.accuracy_row(evaluation, benchmark.n_experiences)
+            row = metrics.accuracy_row(evaluation, benchmark.n_test_experiences)
             results.add_step(
                 row=row,
                 seen=step.seen,
