@@ -116,7 +116,7 @@ def no_flips(monkeypatch):
 @pytest.mark.parametrize(
     "overrides",
     [
-        ("benchmark=split_tiny_imagenet", "benchmark.n_experiences=2"),
+        pytest.param(("benchmark=split_tiny_imagenet", "benchmark.n_experiences=2"), marks=pytest.mark.slow),
         ("benchmark=core50", "benchmark.scenario=nc", "benchmark.mini=true"),
     ],
 )
@@ -280,3 +280,30 @@ def test_grayscale_jpeg_is_read_as_rgb(data_root):
     assert gray.shape == color.shape == (3, 64, 64) and gray.dtype == torch.uint8
     assert torch.equal(gray[0], gray[1]) and torch.equal(gray[1], gray[2])  # as PIL's convert("RGB")
     assert not torch.equal(color[0], color[1])
+
+
+@pytest.mark.parametrize("name", ["split_tiny_imagenet", "core50"])
+def test_the_fast_path_serves_the_image_benchmarks_from_uint8_tensors(name, data_root):
+    """Not a silent fall-back to the plain path: batches come from the uint8 tensors, flipped per
+    batch, normalised like the per-sample evaluation transform."""
+    from avalanche.benchmarks.utils.data_loader import TaskBalancedDataLoader
+
+    from replay_cli.data.benchmarks import classic, core50
+    from replay_cli.data.fast_path import speed_up
+
+    if name == "core50":
+        bench = core50(scenario="ni", mini=True, dataset_root=str(data_root), download=False)
+    else:
+        bench = classic("t", "SplitTinyImageNet", 10, seed=0, dataset_root=str(data_root), download=False)
+    data = bench.train_stream[0].dataset.train()
+    loader, fields = speed_up(TaskBalancedDataLoader(data, batch_size=len(data), shuffle=False))
+    assert fields is not None and fields[0][0].dtype == torch.uint8
+    ((x, y, _),) = list(loader)
+    assert x.dtype == torch.float32 and tuple(x.shape[1:]) == bench.input_shape
+    evaluated = torch.stack([bench.train_stream[0].dataset.eval()[i][0] for i in range(len(data))])
+    mirrored = evaluated.flip(-1)
+    same = [torch.equal(a, b) for a, b in zip(x, evaluated, strict=True)]
+    flipped = [torch.equal(a, b) for a, b in zip(x, mirrored, strict=True)]
+    assert all(s or f for s, f in zip(same, flipped, strict=True))  # each sample: itself or its mirror
+    assert any(flipped) and any(same)
+    assert torch.equal(y, torch.tensor([int(data[i][1]) for i in range(len(data))]))
