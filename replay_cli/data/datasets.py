@@ -1,5 +1,7 @@
 """The on-disk datasets behind the classic benchmarks: where their files live, fetching them when
-allowed, and reading them once into uint8 tensors (:class:`ImageArrays`).
+allowed (torchvision's or Avalanche's download), and reading them once into uint8 tensors
+(:class:`ImageArrays`); the folders of image files (Tiny ImageNet, CORe50) are decoded by
+:mod:`replay_cli.data.image_files`.
 
 Files are checked before anything is read, so missing data ends the command with one line naming
 the files and the folder, never with torchvision's traceback or a hanging download.
