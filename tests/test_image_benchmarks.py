@@ -307,3 +307,25 @@ def test_the_fast_path_serves_the_image_benchmarks_from_uint8_tensors(name, data
     assert all(s or f for s, f in zip(same, flipped, strict=True))  # each sample: itself or its mirror
     assert any(flipped) and any(same)
     assert torch.equal(y, torch.tensor([int(data[i][1]) for i in range(len(data))]))
+
+
+@pytest.mark.slow
+def test_a_core50_run_stopped_and_resumed_gives_the_uninterrupted_run(data_root, tmp_path, fail_at_step):
+    """The single complete test experience survives a checkpoint: the resumed run's matrix and buffer
+    are the uninterrupted run's, bit for bit (CPU)."""
+    from tests.test_resume_methods import run, stopped_then_resumed
+
+    overrides = (
+        "benchmark=core50",
+        "benchmark.scenario=nc",
+        "benchmark.mini=true",
+        f"benchmark.dataset_root={data_root}",
+        "storage=reservoir",
+        "mem_size=30",
+        "progress=false",
+    )
+    whole = run(tmp_path / "whole", overrides)
+    resumed = stopped_then_resumed(tmp_path, overrides, fail_at_step, stop_after=4)
+    assert resumed["accuracy_matrix"] == whole["accuracy_matrix"] and len(whole["accuracy_matrix"]) == 9
+    assert resumed["buffer_composition"] == whole["buffer_composition"]
+    assert resumed["forgetting"] is None and resumed["status"] == "completed"
