@@ -46,7 +46,7 @@ BAD_INPUTS = [
     (["batch_size_mem=0"], "batch_size_mem=0 is invalid: expected an integer >= 1"),
     (["task_balanced_dataloader=maybe"], "task_balanced_dataloader=maybe is invalid: expected true or false"),
     (["strategy.train_epochs=0"], "strategy.train_epochs=0 is invalid: expected an integer >= 1"),
-    (["benchmark=nope"], "benchmark=nope is not an option; choose one of: permuted_mnist, rotated_mnist"),
+    (["benchmark=nope"], "benchmark=nope is not an option; choose one of: core50, permuted_mnist, rotated"),
     (["model=nope"], "model=nope is not an option; choose one of: cnn, mlp"),
     (["mem_sizee=3"], "mem_sizee is not a config key"),
     (["optimizer=rmsprop"], "optimizer=rmsprop is not an option; choose one of: adam, sgd"),

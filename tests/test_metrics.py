@@ -33,6 +33,14 @@ def test_single_step_has_no_forgetting_or_bwt():
     assert metrics.backward_transfer([[0.9, 0.0]]) is None
 
 
+def test_one_complete_test_set_has_an_average_but_no_forgetting_or_bwt():
+    """CORe50's test stream: one experience for every training experience."""
+    matrix = [[0.2], [0.5], [0.4]]
+    assert metrics.average_accuracy(matrix[2], seen=3) == pytest.approx(0.4)
+    assert metrics.forgetting(matrix) is None and metrics.forgetting(matrix[:2]) is None
+    assert metrics.backward_transfer(matrix) is None and metrics.backward_transfer(matrix[:2]) is None
+
+
 def test_accuracy_row_reads_avalanche_keys_with_and_without_task():
     evaluation = {
         "Top1_Acc_Exp/eval_phase/test_stream/Exp001": 0.25,

@@ -12,6 +12,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from replay_cli.data.image_files import CORE50_SCENARIOS
 from replay_cli.errors import ConfigError, UsageError
 from replay_cli.sweeps.objective import objectives
 
@@ -129,6 +130,12 @@ RULES: dict[str, Rule] = {
         lambda v: isinstance(v, str) and 1 <= len(v) <= 128 and not set(v) & set("/\\#?%:"),
     ),
     "model.head": one_of("auto", "single", "multi"),
+    "model.init": one_of("torch", "xavier"),
+    "benchmark.normalize": boolean(),
+    "benchmark.scenario": one_of(*CORE50_SCENARIOS),
+    "benchmark.run": Rule("an integer in [0, 9] (CORe50's ten runs)", lambda v: _is_int(v) and 0 <= v <= 9),
+    "benchmark.object_level": boolean(),
+    "benchmark.mini": boolean(),
     "model.nf": integer(minimum=1),
     "benchmark.n_experiences": integer(minimum=1),
     "benchmark.test_size": number(0, 1, low_open=True, high_open=True),

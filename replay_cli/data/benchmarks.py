@@ -43,6 +43,11 @@ class Benchmark:
     def n_experiences(self) -> int:
         return len(self.scenario.train_stream)
 
+    @property
+    def n_test_experiences(self) -> int:
+        """Test experiences: as many as training experiences, or one complete test set (CORe50)."""
+        return len(self.scenario.test_stream)
+
     @functools.cached_property
     def n_tasks(self) -> int:
         """Distinct task labels of the training stream (read once: several builders and every step ask)."""
@@ -173,22 +178,45 @@ def with_origin_experience(scenario: Any) -> Any:
 @dataclass(frozen=True)
 class Classic:
     """One of Avalanche's classic benchmarks: its files and its default transforms (normalisation;
-    random crop with 4 pixels of padding and horizontal flip for CIFAR training)."""
+    CIFAR training: random crop with 4 pixels of padding and horizontal flip; Tiny ImageNet and
+    CORe50 training: horizontal flip)."""
 
     files: str  # attribute of replay_cli.data.datasets
     num_classes: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
-    augment: bool = False
+    padding: int = 0  # training: random crop after zero padding of this many pixels
+    flip: bool = False  # training: random horizontal flip
     pil: bool = False  # Avalanche's per-sample path sees PIL images (CIFAR, FMNIST), else tensors
-    experiences: str = "split"  # split (classes), permuted or rotated (all classes, one copy each)
+    experiences: str = "split"  # split (classes), permuted or rotated (all classes, one copy each),
+    # batches (CORe50: the dataset's own file lists)
 
-    def transforms(self) -> tuple[Any, Any]:
-        """(train, eval) :class:`~replay_cli.data.transforms.ImageTransform`."""
+    def transforms(self, normalize: bool = True) -> tuple[Any, Any]:
+        """(train, eval) :class:`~replay_cli.data.transforms.ImageTransform`; ``normalize=False``
+        keeps the inputs in [0, 1] (mean 0, std 1: ``ToTensor`` alone, as mammoth's seq-mnist)."""
         from replay_cli.data.transforms import ImageTransform
 
-        train = ImageTransform(self.mean, self.std, padding=4 if self.augment else 0, flip=self.augment)
-        return train, ImageTransform(self.mean, self.std)
+        mean, std = (self.mean, self.std) if normalize else ((0.0,) * len(self.mean), (1.0,) * len(self.std))
+        train = ImageTransform(mean, std, padding=self.padding, flip=self.flip)
+        return train, ImageTransform(mean, std)
+
+    def served(self, input_shape: tuple[int, ...], batched: bool, normalize: bool) -> tuple[Any, Any, Any]:
+        """(wrap, train transform, eval transform): ``wrap`` makes an
+        :class:`~replay_cli.data.datasets.ImageArrays` the dataset Avalanche's generators are given.
+        ``batched``: uint8 tensors with :class:`ImageTransform` (run per minibatch on the fast path);
+        else samples served one at a time as Avalanche's own datasets serve them, with the
+        torchvision pipeline the transform stands for."""
+        from replay_cli.data import datasets
+        from replay_cli.data.transforms import reference_pipeline
+
+        train_transform, eval_transform = self.transforms(normalize)
+        if batched:
+            return datasets.image_tensors, train_transform, eval_transform
+        return (
+            functools.partial(datasets.ImageSamples, pil=self.pil),
+            reference_pipeline(train_transform, input_shape[-1], self.pil),
+            reference_pipeline(eval_transform, input_shape[-1], self.pil),
+        )
 
 
 _MNIST_NORM = ((0.1307,), (0.3081,))
@@ -199,8 +227,10 @@ CLASSIC = {
     "PermutedMNIST": Classic("MNIST", 10, *_MNIST_NORM, experiences="permuted"),
     "RotatedMNIST": Classic("MNIST", 10, *_MNIST_NORM, experiences="rotated"),
     "SplitFMNIST": Classic("FASHION_MNIST", 10, (0.2860,), (0.3530,), pil=True),
-    "SplitCIFAR10": Classic("CIFAR10", 10, *_CIFAR10_NORM, augment=True, pil=True),
-    "SplitCIFAR100": Classic("CIFAR100", 100, *_CIFAR100_NORM, augment=True, pil=True),
+    "SplitCIFAR10": Classic("CIFAR10", 10, *_CIFAR10_NORM, padding=4, flip=True, pil=True),
+    "SplitCIFAR100": Classic("CIFAR100", 100, *_CIFAR100_NORM, padding=4, flip=True, pil=True),
+    # Avalanche's SplitTinyImageNet normalises with CIFAR-10's constants
+    "SplitTinyImageNet": Classic("TINY_IMAGENET", 200, *_CIFAR10_NORM, flip=True, pil=True),
 }
 
 
@@ -215,6 +245,7 @@ def classic(
     fixed_class_order: list[int] | None = None,
     rotations_list: list[int] | None = None,
     batched_transforms: bool = True,
+    normalize: bool = True,
 ) -> Benchmark:
     """One of Avalanche's classic benchmarks, built by Avalanche's ``nc_benchmark`` as its own
     generator builds it (same class order, permutations and rotations for the same seed), from
@@ -224,13 +255,13 @@ def classic(
     minibatches (:mod:`replay_cli.data.transforms`); else Avalanche's per-sample path with
     torchvision's transforms, as Avalanche's generator gives it. Class splits that do not divide
     the classes evenly give the first experiences one class more (see :func:`classes_per_experience`).
+    ``normalize=False``: inputs in [0, 1], no mean/std normalisation (as mammoth's seq-mnist).
     Raises :class:`ConfigError` for a class order that is not a permutation or more experiences
     than classes, :class:`UsageError` for missing files."""
     from avalanche.benchmarks import nc_benchmark
 
     from replay_cli.config.validation import validate_class_split
     from replay_cli.data import datasets
-    from replay_cli.data.transforms import reference_pipeline
     from replay_cli.errors import ConfigError
 
     spec = CLASSIC[generator]
@@ -243,13 +274,7 @@ def classic(
         raise ConfigError("benchmark.rotations_list", list(rotations_list), allowed)
     train, test = datasets.load(getattr(datasets, spec.files), dataset_root, download)
     input_shape = tuple(train.images.shape[1:])
-    train_transform, eval_transform = spec.transforms()
-    if batched_transforms:
-        wrap = datasets.image_tensors
-    else:
-        train_transform = reference_pipeline(train_transform, input_shape[-1], spec.pil)
-        eval_transform = reference_pipeline(eval_transform, input_shape[-1], spec.pil)
-        wrap = functools.partial(datasets.ImageSamples, pil=spec.pil)
+    wrap, train_transform, eval_transform = spec.served(input_shape, batched_transforms, normalize)
     common = {
         "task_labels": return_task_id,
         "train_transform": train_transform,
@@ -278,6 +303,59 @@ def classic(
             **common,
         )
     return Benchmark(name, with_origin_experience(scenario), input_shape, spec.num_classes)
+
+
+_IMAGENET_NORM = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+# Avalanche's CORe50 transforms: ImageNet's normalisation, random horizontal flip when training
+CORE50 = Classic("", 50, *_IMAGENET_NORM, flip=True, pil=True, experiences="batches")
+
+
+def core50(
+    name: str = "core50",
+    scenario: str = "nicv2_391",
+    run: int = 0,
+    object_level: bool = True,
+    mini: bool = False,
+    dataset_root: str | None = None,
+    download: bool = True,
+    batched_transforms: bool = True,
+    normalize: bool = True,
+) -> Benchmark:
+    """Avalanche's CORe50 benchmark (Lomonaco & Maltoni 2017, "CORe50: a New Dataset and
+    Benchmark for Continuous Object Recognition"), built as Avalanche's ``CORe50`` generator builds
+    it: one training experience per batch file list of ``scenario``'s ``run`` (``ni``: 8 batches of
+    new instances, ``nc``: 9 of new classes, ``nic`` / ``nicv2_79``: 79, ``nicv2_196``,
+    ``nicv2_391``), in the lists' order, task label 0, and ONE test experience holding the complete
+    test set (sessions 3, 7 and 10). 50 object classes, or 10 categories when
+    ``object_level=False``; 128x128 RGB images, 32x32 when ``mini``. Images are read once into
+    uint8 tensors (``batched_transforms``: served by the fast path; else per sample, as Avalanche
+    serves them); ``normalize=False``: inputs in [0, 1].
+
+    Raises :class:`ConfigError` for an unknown scenario or a run outside 0..9, :class:`UsageError`
+    for missing or malformed files."""
+    from avalanche.benchmarks.scenarios.deprecated.generic_benchmark_creation import (
+        create_multi_dataset_generic_benchmark,
+    )
+
+    from replay_cli.data import datasets
+    from replay_cli.data.image_files import CORE50_SCENARIOS
+    from replay_cli.errors import ConfigError
+
+    if scenario not in CORE50_SCENARIOS:
+        raise ConfigError("benchmark.scenario", scenario, f"one of: {', '.join(CORE50_SCENARIOS)}")
+    if not (isinstance(run, int) and 0 <= run <= 9):
+        raise ConfigError("benchmark.run", run, "an integer in [0, 9] (CORe50's ten class orders)")
+    train, test = datasets.load_core50(dataset_root, download, scenario, run, mini, object_level)
+    input_shape = tuple(test.images.shape[1:])
+    wrap, train_transform, eval_transform = CORE50.served(input_shape, batched_transforms, normalize)
+    built = create_multi_dataset_generic_benchmark(
+        [wrap(batch) for batch in train],
+        [wrap(test)],
+        complete_test_set_only=True,
+        train_transform=train_transform,
+        eval_transform=eval_transform,
+    )
+    return Benchmark(name, with_origin_experience(built), input_shape, 50 if object_level else 10)
 
 
 def classes_per_experience(num_classes: int, n_experiences: int) -> list[int]:

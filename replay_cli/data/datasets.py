@@ -1,5 +1,7 @@
 """The on-disk datasets behind the classic benchmarks: where their files live, fetching them when
-allowed, and reading them once into uint8 tensors (:class:`ImageArrays`).
+allowed (torchvision's or Avalanche's download), and reading them once into uint8 tensors
+(:class:`ImageArrays`); the folders of image files (Tiny ImageNet, CORe50) are decoded by
+:mod:`replay_cli.data.image_files`.
 
 Files are checked before anything is read, so missing data ends the command with one line naming
 the files and the folder, never with torchvision's traceback or a hanging download.
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +34,8 @@ class DatasetFiles:
     default_name: str  # avalanche's default_dataset_location(<name>)
     folder: str
     files: tuple[str, ...]
-    torchvision_class: str  # the torchvision dataset that downloads them
+    torchvision_class: str  # the dataset class that downloads them (torchvision's unless download_from)
+    download_from: str = "torchvision.datasets"  # the module that holds that class
 
     def default_root(self) -> Path:
         from avalanche.benchmarks.datasets.dataset_utils import default_dataset_location
@@ -60,6 +64,14 @@ CIFAR10 = DatasetFiles(
     "CIFAR10",
 )
 CIFAR100 = DatasetFiles("CIFAR-100", "cifar100", "cifar-100-python", ("train", "test", "meta"), "CIFAR100")
+TINY_IMAGENET = DatasetFiles(
+    "Tiny ImageNet",
+    "tinyimagenet",
+    "tiny-imagenet-200",
+    ("wnids.txt", "val/val_annotations.txt"),  # the images are checked as they are read
+    "TinyImagenet",
+    download_from="avalanche.benchmarks.datasets",
+)
 
 
 @dataclass
@@ -92,16 +104,24 @@ def _missing_message(dataset: DatasetFiles, root: Path, reason: str) -> str:
 
 
 def _download(dataset: DatasetFiles, root: Path) -> None:
-    """torchvision's own download (with its checksums); any failure becomes the one-line message."""
-    import torchvision.datasets
+    """The dataset class's own download (torchvision's or Avalanche's, with its checksums); any
+    failure becomes the one-line message."""
+    import importlib
 
-    source = getattr(torchvision.datasets, dataset.torchvision_class)
+    source = getattr(importlib.import_module(dataset.download_from), dataset.torchvision_class)
+    fetched(
+        lambda: [source(str(root), train=train, download=True) for train in (True, False)],
+        lambda reason: _missing_message(dataset, root, reason),
+    )
+
+
+def fetched(download: Callable[[], Any], message: Callable[[str], str]) -> None:
+    """Run ``download``; any failure (network, DNS, proxy, checksum: all mean the same to the user)
+    becomes :class:`UsageError` with ``message("download failed: <error type>")``."""
     try:
-        for train in (True, False):
-            source(str(root), train=train, download=True)
-    except Exception as error:  # network, DNS, proxy, checksum: all mean the same to the user
-        reason = f"download failed: {type(error).__name__}"
-        raise UsageError(_missing_message(dataset, root, reason)) from error
+        download()
+    except Exception as error:
+        raise UsageError(message(f"download failed: {type(error).__name__}")) from error
 
 
 def _extract_idx(root: Path, dataset: DatasetFiles) -> None:
@@ -171,12 +191,55 @@ def _cifar_batch(path: Path, dataset: DatasetFiles) -> dict[str, Any]:
     return batch
 
 
+def load_core50(
+    dataset_root: str | None, download: bool, scenario: str, run: int, mini: bool, object_level: bool
+) -> tuple[list[ImageArrays], ImageArrays]:
+    """CORe50's training batches and complete test set for ``scenario``'s ``run``, read once from
+    ``dataset_root`` (Avalanche's data dir when null; see :func:`replay_cli.data.image_files.read_core50`);
+    fetched by Avalanche's ``CORe50Dataset`` when files are missing and ``download``.
+
+    Raises :class:`UsageError` (one line naming the files and the folder) when files are missing
+    and cannot be fetched."""
+    from avalanche.benchmarks.datasets.dataset_utils import default_dataset_location
+
+    from replay_cli.data import image_files
+
+    root = Path(dataset_root).expanduser() if dataset_root else Path(default_dataset_location("core50"))
+
+    def message(reason: str) -> str:
+        missing = image_files.core50_missing(root, scenario, run, mini, object_level)
+        return (
+            f"CORe50 files not found: expected {', '.join(missing)} in {root} ({reason}); copy them "
+            "there (core50_128x128 or core50_32x32, batches_filelists, NIC_v2_*, labels2names.pkl) or "
+            "point benchmark.dataset_root at the folder that holds them"
+        )
+
+    if image_files.core50_missing(root, scenario, run, mini, object_level):
+        if not download:
+            raise UsageError(message("benchmark.download=false"))
+
+        def fetch() -> None:
+            from avalanche.benchmarks.datasets import CORe50Dataset
+
+            CORe50Dataset(root=str(root), mini=mini, download=True)
+
+        fetched(fetch, message)
+    return image_files.read_core50(root, scenario, run, mini, object_level)
+
+
 READERS = {
     MNIST: lambda root: read_idx(MNIST, root),
     FASHION_MNIST: lambda root: read_idx(FASHION_MNIST, root),
     CIFAR10: lambda root: read_cifar(CIFAR10, root),
     CIFAR100: lambda root: read_cifar(CIFAR100, root),
+    TINY_IMAGENET: lambda root: _read_tiny_imagenet(root),
 }
+
+
+def _read_tiny_imagenet(root: Path) -> tuple[ImageArrays, ImageArrays]:
+    from replay_cli.data.image_files import read_tiny_imagenet
+
+    return read_tiny_imagenet(root)
 
 
 class ImageSamples:

@@ -14,6 +14,26 @@ from avalanche.models import MultiHeadClassifier, MultiTaskModule
 from torch import nn
 
 HEADS = ("auto", "single", "multi")
+INITS = ("torch", "xavier")
+
+
+def initialise(model: nn.Module, init: str = "torch") -> nn.Module:
+    """``model`` with its weights initialised as ``init`` says, in place (returned for chaining).
+
+    ``torch``: left as PyTorch's layer constructors made them. ``xavier``: as mammoth's backbones
+    (``backbone/__init__.py``, ``xavier``, applied by its MNISTMLP): every ``nn.Linear`` weight drawn
+    uniformly in ``[-a, a]`` with ``a = sqrt(6 / (fan_in + fan_out))`` (Glorot & Bengio 2010, gain 1)
+    and its bias set to 0; convolutions and batch norms keep PyTorch's initialisation. Draws from
+    torch's global generator in module order. Raises ValueError for another name."""
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r}: expected one of {', '.join(INITS)}")
+    if init == "xavier":
+        for module in model.modules():
+            if type(module) is nn.Linear:  # mammoth: m.__class__.__name__ == 'Linear'
+                nn.init.xavier_uniform_(module.weight)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+    return model
 
 
 class MLP(nn.Module):

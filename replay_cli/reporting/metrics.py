@@ -65,7 +65,9 @@ def per_task_accuracy(row: Sequence[float], tasks: Sequence[int], sizes: Sequenc
 
 
 def average_accuracy(row: Sequence[float], seen: int) -> float:
-    """Mean accuracy over the first ``seen`` test experiences."""
+    """Mean accuracy over the first ``seen`` test experiences (all of them when the test stream is
+    shorter: one complete test set, as CORe50's, gives its accuracy)."""
+    seen = min(seen, len(row))
     return sum(row[:seen]) / seen
 
 
@@ -95,11 +97,13 @@ def worst_case_accuracy(points: Sequence[AnytimePoint]) -> float | None:
     experience ``k`` is trained: ``(1/(k+1)) a_k + (1 - 1/(k+1)) min-ACC``, where ``a_k`` is the
     last point's accuracy on experience ``k`` and min-ACC the mean over earlier experiences ``i`` of
     their lowest accuracy at any point after ``i`` was learned (points whose ``experience`` > ``i``).
-    ``points``: as :func:`average_anytime_accuracy`, in training order; ``None`` without points.
-    A fraction in [0, 1]."""
+    ``points``: as :func:`average_anytime_accuracy`, in training order; ``None`` without points or
+    without a test experience per training experience (CORe50's one test set). A fraction in [0, 1]."""
     if not points:
         return None
     k = points[-1]["experience"]
+    if len(points[-1]["accuracy"]) <= k:  # one test set for several experiences (CORe50)
+        return None
     current = points[-1]["accuracy"][k]
     if k == 0:
         return current
@@ -108,11 +112,20 @@ def worst_case_accuracy(points: Sequence[AnytimePoint]) -> float | None:
     return current / (k + 1) + (1 - 1 / (k + 1)) * min_acc
 
 
+def _per_experience(matrix: Matrix) -> bool:
+    """Whether test experience ``j`` exists for every training step ``j`` before the last
+    (forgetting and BWT compare each experience's accuracy after it was learned): not with one
+    complete test set for several experiences."""
+    columns = len(matrix[-1])
+    return columns > 1 and columns >= len(matrix) - 1
+
+
 def forgetting(matrix: Matrix) -> float | None:
     """Average forgetting (Chaudhry et al. 2018): best earlier accuracy minus final accuracy,
-    over every experience but the last; ``None`` until two steps are done."""
+    over every experience but the last; ``None`` until two steps are done, and when the test
+    stream has fewer experiences than the steps (one complete test set, as CORe50's)."""
     last = len(matrix) - 1
-    if last < 1:
+    if last < 1 or not _per_experience(matrix):
         return None
     drops = [max(matrix[i][j] for i in range(j, last)) - matrix[last][j] for j in range(last)]
     return sum(drops) / len(drops)
@@ -120,9 +133,10 @@ def forgetting(matrix: Matrix) -> float | None:
 
 def backward_transfer(matrix: Matrix) -> float | None:
     """BWT (Lopez-Paz & Ranzato 2017): mean of final minus just-learned accuracy, negative when
-    learning new experiences hurt old ones; ``None`` until two steps are done."""
+    learning new experiences hurt old ones; ``None`` until two steps are done, and when the test
+    stream has fewer experiences than the steps (as :func:`forgetting`)."""
     last = len(matrix) - 1
-    if last < 1:
+    if last < 1 or not _per_experience(matrix):
         return None
     return sum(matrix[last][j] - matrix[j][j] for j in range(last)) / last
 

@@ -33,16 +33,17 @@ def validation_seed(cfg: DictConfig) -> int:
 
 
 def build_model(cfg: DictConfig, benchmark: Benchmark) -> Any:
-    """The configured model; with one head per task when ``model.head`` asks for it (or, on ``auto``,
-    when the benchmark gives task labels)."""
-    from replay_cli.models.networks import MultiHead, uses_multi_head
+    """The configured model, initialised as ``model.init`` says; with one head per task when
+    ``model.head`` asks for it (or, on ``auto``, when the benchmark gives task labels)."""
+    from replay_cli.models.networks import MultiHead, initialise, uses_multi_head
 
     model = instantiate_group(
         cfg.model,
-        labels=("name", "head"),
+        labels=("name", "head", "init"),
         input_shape=benchmark.input_shape,
         num_classes=benchmark.num_classes,
     )
+    initialise(model, cfg.model.get("init", "torch"))
     if uses_multi_head(cfg.model.get("head", "auto"), benchmark.n_tasks):
         return MultiHead(model, benchmark.num_classes)
     return model

@@ -110,7 +110,7 @@ def _run(
     if checkpoint is None:
         results = RunResults(
             config=config,
-            n_experiences=benchmark.n_experiences,
+            n_experiences=benchmark.n_test_experiences,
             n_steps=len(steps),
             benchmark={
                 "name": benchmark.name,
@@ -152,7 +152,7 @@ def _run(
 
         def probe(samples_seen: int, experience: int) -> None:
             evaluation = strategy.eval(benchmark.test_stream, **loader)
-            row = metrics.accuracy_row(evaluation, benchmark.n_experiences)
+            row = metrics.accuracy_row(evaluation, benchmark.n_test_experiences)
             stream = _stream_accuracy(evaluation, row, benchmark, test_sizes)
             results.add_anytime(samples_seen, stream, experience=experience, accuracy=row)
 
@@ -168,7 +168,7 @@ def _run(
             # the validation stream first: the class views are read from the test pass
             validation = _evaluate_validation(strategy, benchmark, loader)
             evaluation = strategy.eval(benchmark.test_stream, **loader)
-            row = metrics.accuracy_row(evaluation, benchmark.n_experiences)
+            row = metrics.accuracy_row(evaluation, benchmark.n_test_experiences)
             results.add_step(
                 row=row,
                 seen=step.seen,
