@@ -48,3 +48,32 @@ def agem_memory(strategy: Any) -> BufferLabels:
         tasks += [int(t) for t in dataset.targets_task_labels]
         origin += [experience] * len(dataset)
     return BufferLabels(targets=targets, targets_task_labels=tasks, origin_experience=origin)
+
+
+class GEMState:
+    """GEM's checkpoint state (a :class:`replay_cli.storage.state.StateAdapter`, named by
+    ``conf/strategy/gem.yaml``'s ``state`` key): its memory tensors, experience by experience. The
+    gradient constraints are recomputed from them at every step, so nothing else is kept."""
+
+    def save(self, strategy: Any, samples_of: Any) -> dict[str, Any]:
+        from avalanche.training.plugins import GEMPlugin
+
+        plugin = _plugin(strategy, GEMPlugin)
+        order = sorted(plugin.memory_x)
+        return {
+            "experiences": order,
+            "x": [plugin.memory_x[t] for t in order],
+            "y": [plugin.memory_y[t] for t in order],
+            "tid": [plugin.memory_tid[t] for t in order],
+        }
+
+    def load(self, strategy: Any, state: dict[str, Any], rebuild: Any) -> None:
+        from avalanche.training.plugins import GEMPlugin
+
+        plugin = _plugin(strategy, GEMPlugin)
+        for key, memory in (("x", plugin.memory_x), ("y", plugin.memory_y), ("tid", plugin.memory_tid)):
+            memory.clear()
+            memory.update(zip(state["experiences"], state[key], strict=True))
+
+
+gem_state = GEMState()

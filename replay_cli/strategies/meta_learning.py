@@ -53,12 +53,14 @@ def build_lamaml(*, model: nn.Module, **kwargs: Any) -> Any:
 
 def save(strategy: Any, samples_of: Any) -> dict[str, Any]:
     """The reservoir (as :func:`replay_cli.storage.state.buffer_state`) and, for La-MAML, its
-    learnt per-parameter learning rates (``{name: tensor}``; None before the first experience)."""
+    learnt per-parameter learning rates (``[[name, tensor], ...]``; None before the first experience)."""
     alphas = getattr(strategy, "alpha_params", None)
     learnt = getattr(strategy, "alpha_params_initialized", False)
     return {
         "reservoir": buffer_state(reservoir(strategy), samples_of),
-        "alpha_params": {k: v.detach().cpu().clone() for k, v in alphas.items()} if learnt else None,
+        # [name, tensor] pairs in the model's parameter order: La-MAML pairs them with the parameters
+        # by position
+        "alpha_params": [[k, v.detach().cpu().clone()] for k, v in alphas.items()] if learnt else None,
     }
 
 
@@ -69,8 +71,9 @@ def load(strategy: Any, state: dict[str, Any], rebuild: Any) -> None:
 
     load_buffer_state(reservoir(strategy), state["reservoir"], rebuild)
     if state.get("alpha_params") is not None:
-        strategy.alpha_params = nn.ParameterDict(
-            {k: nn.Parameter(v.clone(), requires_grad=True) for k, v in state["alpha_params"].items()}
-        ).to(strategy.device)
+        alphas = nn.ParameterDict()  # filled in order: built from a plain dict it would sort its keys
+        for name, value in state["alpha_params"]:
+            alphas[name] = nn.Parameter(value.clone(), requires_grad=True)
+        strategy.alpha_params = alphas.to(strategy.device)
         strategy.alpha_params_initialized = True
         strategy.optimizer_alpha = torch.optim.SGD(strategy.alpha_params.parameters(), lr=strategy.lr_alpha)
