@@ -20,3 +20,18 @@ def build(*, criterion: Any, mask: str, **kwargs: Any) -> Any:
     from avalanche.training.supervised.feature_replay import FeatureReplay
 
     return FeatureReplay(criterion=MaskedCrossEntropy(mask=mask), last_layer_name="classifier", **kwargs)
+
+
+def check(cfg: Any, benchmark: Any) -> None:
+    """Raises :class:`~replay_cli.errors.ConfigError` under ``protocol=online``: the masked
+    cross-entropy reads each experience's ``classes_in_this_experience``, which Avalanche 0.6's online
+    mini-experiences (``OnlineCLExperience``) do not have (it failed at the first mini-experience)."""
+    from replay_cli.errors import ConfigError
+
+    if cfg.protocol.get("name") == "online":
+        raise ConfigError(
+            "protocol",
+            "online",
+            "offline with strategy=feature_replay (its masked cross-entropy reads the experience's classes, "
+            "which Avalanche's online mini-experiences do not carry)",
+        )
