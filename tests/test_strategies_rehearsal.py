@@ -75,6 +75,10 @@ def test_method_records_its_memory_and_beats_naive(method, naive, tmp_path):
     composition_holds(method, results["buffer_composition"])
     baseline = naive["online" if "protocol=online" in overrides else "offline"]
     assert results["final_average_accuracy"] > baseline + MARGIN, (method, baseline)
+    # the class views read the method's predictions (CoPE's nearest prototypes, not its embeddings)
+    confusion = results["confusion_matrix"]
+    correct = sum(confusion[c][c] for c in range(10)) / sum(map(sum, confusion))
+    assert correct == pytest.approx(results["stream_accuracy"][-1], abs=1e-9)
 
 
 def test_generative_replay_replays_as_many_generated_samples_as_new_ones(tmp_path):

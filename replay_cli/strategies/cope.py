@@ -1,5 +1,5 @@
 """CoPE (De Lange & Tuytelaars, ICCV 2021, "Continual Prototype Evolution: Learning Online from
-Non-Stationary Data Streams"), as Avalanche's ``CoPE``: the model's L2-normalised output is an
+Non-Stationary Data Streams"), as Avalanche's ``CoPEPlugin`` on ``Naive``: the model's L2-normalised output
 embedding; each class has a prototype in it (a momentum average of its samples' embeddings),
 prediction is the nearest prototype, and the loss is the pseudo-prototypical proxy (PPP) loss over
 the minibatch, replayed samples of a class-balanced buffer and the prototypes. Avalanche's plugin
@@ -15,17 +15,40 @@ from omegaconf import DictConfig
 from replay_cli.errors import ConfigError
 
 
-def build(*, model: Any, benchmark: Any, embedding_size: int | None, **kwargs: Any) -> Any:
-    """``CoPE(n_classes=benchmark.num_classes, p_size=embedding width)``. ``embedding_size`` None:
-    the model's output width (its number of classes); else the model's ``classifier`` is rebuilt as a
-    linear layer to that width (continual-learning-baselines embeds MNIST in 32 dimensions)."""
-    from avalanche.training import CoPE
+def build(
+    *,
+    model: Any,
+    benchmark: Any,
+    plugins: list[Any],
+    mem_size: int,
+    alpha: float,
+    T: float,
+    embedding_size: int | None,
+    **kwargs: Any,
+) -> Any:
+    """Avalanche's ``CoPEPlugin(mem_size, n_classes=benchmark.num_classes, p_size=embedding width,
+    alpha, T)`` on ``Naive`` with its PPP loss, which is what Avalanche's ``CoPE`` strategy is, but
+    with the plugin FIRST: its ``after_eval_iteration`` turns the embeddings into one-hot predictions,
+    which the run's own evaluation plugins (class views, confusion matrix) must read (``CoPE``
+    appends it after them). ``embedding_size`` None: the model's output width (its number of
+    classes); else the model's ``classifier`` is rebuilt as a linear layer to that width
+    (continual-learning-baselines embeds MNIST in 32 dimensions); the optimizer takes it at the first
+    experience (Avalanche resets the optimizer to the model's parameters then)."""
+    from avalanche.training import Naive
+    from avalanche.training.plugins import CoPEPlugin
     from torch import nn
 
     if embedding_size is not None:
         model.classifier = nn.Linear(model.classifier.in_features, embedding_size)
-    width = model.classifier.out_features
-    return CoPE(model=model, n_classes=benchmark.num_classes, p_size=width, **kwargs)
+    cope = CoPEPlugin(
+        mem_size=mem_size,
+        n_classes=benchmark.num_classes,
+        p_size=model.classifier.out_features,
+        alpha=alpha,
+        T=T,
+    )
+    kwargs.pop("criterion")
+    return Naive(model=model, criterion=cope.ppp_loss, plugins=[cope, *plugins], **kwargs)
 
 
 def check(cfg: DictConfig, benchmark: Any) -> None:
