@@ -9,7 +9,7 @@ from avalanche.benchmarks.scenarios.online import split_online_stream
 from avalanche.benchmarks.scenarios.supervised import class_incremental_benchmark
 from avalanche.benchmarks.utils import _make_taskaware_tensor_classification_dataset as tensor_dataset
 from avalanche.evaluation.metrics import accuracy_metrics
-from avalanche.training import DER, ER_ACE, MIR, Naive
+from avalanche.training import AGEM, DER, ER_ACE, GEM, MIR, Naive
 from avalanche.training.plugins import EvaluationPlugin, ReplayPlugin
 from avalanche.training.storage_policy import ExperienceBalancedBuffer
 from torch import nn
@@ -121,6 +121,8 @@ METHODS = {
     "er_ace": (ER_ACE, {"mem_size": 200, "batch_size_mem": 32}),
     "der": (DER, {"mem_size": 200, "batch_size_mem": 32, "alpha": 0.1, "beta": 0.5}),
     "mir": (MIR, {"mem_size": 200, "batch_size_mem": 32, "subsample": 50}),
+    "gem": (GEM, {"patterns_per_exp": 50, "memory_strength": 0.5}),  # mem_size: not read
+    "agem": (AGEM, {"patterns_per_exp": 50, "sample_size": 256}),
 }
 
 

@@ -205,7 +205,8 @@ CLB = {
 
 
 def test_every_clb_preset_is_checked():
-    assert sorted(CLB) == [p for p in PRESETS if p.startswith("clb_")]
+    checked = {*CLB, *(preset for preset, _ in REHEARSAL_PRESETS)}
+    assert sorted(checked) == [p for p in PRESETS if p.startswith("clb_")]
 
 
 @pytest.mark.parametrize("preset", sorted(CLB))
@@ -308,3 +309,86 @@ def test_reproduce_checks_the_also_metrics_on_the_same_runs(tmp_path):
     assert rows[0].values == [results["final_average_accuracy"]]
     assert rows[1].values == [results["task_il_final_average_accuracy"]]
     assert rows[1].target == 0.5 and rows[1].values[0] > rows[0].values[0]  # task-IL: 2 classes per task
+
+
+REHEARSAL_PRESETS = [
+    (
+        "clb_gem_permuted_mnist",  # experiments/permuted_mnist/gem.py, run by its test with n_exp 5
+        {
+            "strategy.patterns_per_exp": 1000,
+            "strategy.memory_strength": 0.5,
+            "optimizer.lr": 0.1,
+            "benchmark.n_experiences": 5,
+            "model.hidden_sizes": [100, 100],
+            "reproduce.target": 0.93,
+        },
+    ),
+    (
+        "clb_agem_permuted_mnist",
+        {
+            "strategy.patterns_per_exp": 250,
+            "strategy.sample_size": 256,
+            "optimizer.lr": 0.1,
+            "benchmark.n_experiences": 17,
+            "model.hidden_sizes": [256, 256],
+            "reproduce.target": 0.81,
+        },
+    ),
+    (
+        "clb_gem_split_cifar100",
+        {
+            "strategy.patterns_per_exp": 256,
+            "optimizer.momentum": 0.9,
+            "benchmark.n_experiences": 20,
+            "benchmark.return_task_id": True,
+            "model.nf": 20,
+            "reproduce.target": 0.63,
+        },
+    ),
+    (
+        "clb_cope_split_mnist",
+        {
+            "mem_size": 2000,
+            "strategy.embedding_size": 32,
+            "protocol.experience_size": 10,
+            "optimizer.lr": 0.01,
+            "model.hidden_sizes": [400, 400],
+            "reproduce.target": 0.93,
+        },
+    ),
+    (
+        "clb_generative_replay_split_mnist",
+        {
+            "strategy.replay_size": 100,
+            "strategy.train_epochs": 10,
+            "strategy.train_mb_size": 16,
+            "optimizer.lr": 0.001,
+            "strategy.generator.latent_size": 2,
+            "reproduce.target": 0.75,
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(("preset", "settings"), REHEARSAL_PRESETS)
+def test_rehearsal_presets_follow_continual_learning_baselines(preset, settings):
+    """Settings read in each experiment script and its test; every target in target_results.csv,
+    reported as there: Avalanche's stream accuracy after the last experience."""
+    from omegaconf import OmegaConf
+
+    from replay_cli.config.validation import validate
+
+    cfg = compose_config(f"experiment={preset}")
+    validate(cfg)
+    found = {
+        key: OmegaConf.to_container(OmegaConf.create({"v": OmegaConf.select(cfg, key)}))["v"]
+        for key in settings
+    }
+    assert found == settings
+    assert cfg.strategy.train_epochs == (10 if "generative" in preset else 1)
+    assert cfg.reproduce.metric == "final_stream_accuracy" and cfg.reproduce.verified is True
+    assert cfg.reproduce.tolerance == 0.03
+    if cfg.strategy.get("check"):  # CoPE's: online, one minibatch per mini-experience
+        from hydra.utils import get_method
+
+        get_method(cfg.strategy.check)(cfg, None)

@@ -51,10 +51,18 @@ CASES = {
     "cumulative": ("strategy=cumulative",),
     "der": ("strategy=der", "mem_size=60"),  # its buffer keeps each sample's logits
     "er_ace": ("strategy=er_ace", "mem_size=60"),  # declares its buffer as its whole state
+    "gem": ("strategy=gem", "strategy.patterns_per_exp=20"),  # its memory tensors, per experience
+    "mer": ("strategy=mer", "mem_size=60", "strategy.n_inner_steps=1"),  # its reservoir (strategy.buffer)
+    "lamaml": ("strategy=lamaml", "mem_size=60"),  # its reservoir and its learnt learning rates
 }
 
 
-@pytest.mark.parametrize("name", CASES)
+SLOW_CASES = {"gem", "mer"}  # 10 to 30 s each here: with the slow tests
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_CASES else n for n in CASES]
+)
 def test_resume_gives_the_uninterrupted_run(name, tmp_path, fail_at_step):
     whole = run(tmp_path / "whole", CASES[name])
     resumed = stopped_then_resumed(tmp_path, CASES[name], fail_at_step, stop_after=2)
@@ -125,10 +133,14 @@ def test_a_method_whose_state_no_checkpoint_holds_refuses_resume(tmp_path, fail_
     )
 
 
-@pytest.mark.parametrize("method", ["bic", "mir", "gdumb"])
+@pytest.mark.parametrize(
+    "method", ["bic", "mir", "gdumb", "agem", "cope", "feature_replay", "generative_replay"]
+)
 def test_methods_with_state_outside_the_checkpoint_are_uncovered(method):
     """BiC's plugin (ours, extending Avalanche's) keeps its old model and bias layer; MIR and GDumb
-    keep what no adapter saves: none of them may pass for resumable."""
+    keep what no adapter saves; A-GEM its memory loader, CoPE its prototypes (and a swapped output
+    layer), feature replay a buffer of feature vectors, generative replay its generator: none of
+    them may pass for resumable."""
     from replay_cli.storage.state import uncovered
     from replay_cli.strategies.build import build_strategy, method_buffer
     from replay_cli.training import builders

@@ -147,9 +147,10 @@ def test_sweep_presets_are_multiruns_over_their_keys(preset, swept):
 def test_replay_methods_sweep_runs_every_method_with_the_same_memory_and_seeds():
     cfg = hydra_config("sweep=replay_methods")
     methods = cfg.hydra.sweeper.params.strategy.split(",")
-    assert sorted(methods) == sorted(
-        ["replay", "er_ace", "er_aml", "der", "mir", "rar", "gdumb", "gss_greedy", "icarl", "bic", "scr"]
-    )
+    classic = ["replay", "er_ace", "er_aml", "der", "mir", "rar", "gdumb", "gss_greedy", "icarl", "bic"]
+    classic.append("scr")
+    rehearsal = ["gem", "agem", "mer", "lamaml", "feature_replay", "generative_replay"]
+    assert sorted(methods) == sorted([*classic, *rehearsal])
     assert cfg.hydra.sweeper.params.seed == "0,1,2" and "mem_size" not in cfg.hydra.sweeper.params
 
 
