@@ -84,8 +84,6 @@ def split_digits(
 ) -> Benchmark:
     """Class-incremental split of the bundled digits (no download, ever); every class kept (see
     :func:`classes_per_experience`)."""
-    from replay_cli.config.validation import validate_class_split
-
     validate_class_split(class_order, n_experiences, num_classes=10)
     order = list(class_order) if class_order is not None else list(range(10))
     scenario = class_split(*load_digits_tensors(test_size, split_seed), order, n_experiences)
@@ -222,7 +220,6 @@ def classic(
     than classes, :class:`UsageError` for missing files."""
     from avalanche.benchmarks import nc_benchmark
 
-    from replay_cli.config.validation import validate_class_split
     from replay_cli.data import datasets
     from replay_cli.data.transforms import reference_pipeline
     from replay_cli.errors import ConfigError
@@ -323,8 +320,6 @@ def synthetic(
 ) -> Benchmark:
     """Class-incremental random tensors of any shape and size, for throughput at any scale without
     data. ``seed`` fixes the data alone; the run's seed still drives training."""
-    from replay_cli.config.validation import validate_class_split
-
     validate_class_split(None, n_experiences, num_classes)
     tensors = synthetic_tensors(input_shape, num_classes, train_samples, test_samples, seed)
     scenario = class_split(*tensors, list(range(num_classes)), n_experiences)
@@ -358,8 +353,6 @@ def check_class_split(node: Any) -> None:
 
     Raises :class:`ConfigError` for a class order that is not a permutation of the benchmark's
     classes or more experiences than classes."""
-    from replay_cli.config.validation import validate_class_split
-
     builder = str(node.get("_target_", "")).rsplit(".", 1)[-1]
     n_experiences = node.get("n_experiences")
     if builder == "split_digits":
@@ -371,3 +364,21 @@ def check_class_split(node: Any) -> None:
         if spec.experiences == "split":
             order = node.get("fixed_class_order")
             validate_class_split(order, n_experiences, spec.num_classes, key="fixed_class_order")
+
+
+def validate_class_split(
+    class_order: list[int] | None,
+    n_experiences: int,
+    num_classes: int,
+    key: str = "class_order",
+) -> None:
+    """For class-incremental builders: a class order is a permutation of the classes, and every
+    experience gets at least one class (uneven splits keep every class)."""
+    from replay_cli.errors import ConfigError
+
+    if class_order is not None and sorted(class_order) != list(range(num_classes)):
+        raise ConfigError(
+            f"benchmark.{key}", list(class_order), f"a permutation of 0..{num_classes - 1} or null"
+        )
+    if n_experiences > num_classes:
+        raise ConfigError("benchmark.n_experiences", n_experiences, f"an integer in [1, {num_classes}]")
