@@ -270,7 +270,7 @@ def _check_consistency(cfg: DictConfig) -> None:
 def validate_common_keys(cfg: DictConfig, overrides: Sequence[str]) -> None:
     """A top-level key set on the command line that the chosen strategy does not read (``mem_size``
     for ``naive``, ``storage=`` for a method with its own buffer) would silently do nothing: refused."""
-    from replay_cli.strategies.build import COMMON_KEYS
+    from replay_cli.config.keys import COMMON_KEYS
 
     uses = set(cfg.strategy.uses)
     for override in overrides:
