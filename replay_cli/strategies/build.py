@@ -55,8 +55,8 @@ def build_strategy(
     import torch
     from hydra.utils import instantiate
 
+    from replay_cli.reporting.evaluation import EvalPhaseAccuracy
     from replay_cli.storage.build import build_storage_policy
-    from replay_cli.training.evaluation import EvalPhaseAccuracy
 
     s = cfg.strategy
     storage_policy = None
