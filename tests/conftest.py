@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,36 @@ from omegaconf import DictConfig
 from replay_cli.cli import config_dir
 
 REPLAY_RUN = str(Path(sys.executable).parent / "replay-run")
+
+
+def schema_problems(root: Path, since: float = 0.0) -> list[str]:
+    """Every results.json under ``root`` written since ``since`` (a time.time()) by replay-cli (it
+    carries ``schema_version``; files a test wrote by hand to feed a reader do not) that breaks the
+    published schema, as ``<file> <path>: <message>``."""
+    from replay_cli.reporting.schema import schema_errors
+
+    problems = []
+    for path in root.rglob("results.json"):
+        try:
+            if path.stat().st_mtime < since:
+                continue
+            results = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(results, dict) and "schema_version" in results:
+            problems += [f"{path} {error}" for error in schema_errors(results)]
+    return problems
+
+
+@pytest.fixture(autouse=True)
+def results_follow_the_schema(tmp_path_factory):
+    """Every results.json a test's runs write (any strategy, protocol, failed, interrupted, resumed)
+    validates against replay_cli/reporting/results.schema.json."""
+    started = time.time() - 1
+    yield
+    problems = schema_problems(tmp_path_factory.getbasetemp(), since=started)
+    if problems:
+        pytest.fail("results.json breaks the schema:\n" + "\n".join(problems[:20]), pytrace=False)
 
 
 def compose_config(*overrides: str) -> DictConfig:
