@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,51 @@ from omegaconf import DictConfig
 from replay_cli.cli import config_dir
 
 REPLAY_RUN = str(Path(sys.executable).parent / "replay-run")
+
+
+def schema_problems(root: Path, since: float = 0.0) -> list[str]:
+    """Every results.json under ``root`` written since ``since`` (a time.time()) by replay-cli (it
+    carries ``schema_version``; files a test wrote by hand to feed a reader do not) that breaks the
+    published schema, as ``<file> <path>: <message>``. Only the folders of ``root`` made or changed
+    since then are searched (a test's tmp_path, a session fixture's folder), so the check stays cheap
+    as the session's temporary folders grow."""
+    from replay_cli.reporting.schema import schema_errors
+
+    problems = []
+    for path in _results_files(root, since):
+        try:
+            results = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(results, dict) and "schema_version" in results:
+            problems += [f"{path} {error}" for error in schema_errors(results)]
+    return problems
+
+
+def _results_files(root: Path, since: float) -> list[Path]:
+    found = []
+    for entry in root.iterdir():
+        if entry.is_symlink():  # pytest's <name>current links to a folder listed anyway
+            continue
+        stat = entry.stat()
+        if max(stat.st_mtime, stat.st_ctime) < since:
+            continue
+        if entry.is_dir():
+            found += [p for p in entry.rglob("results.json") if p.stat().st_mtime >= since]
+        elif entry.name == "results.json":
+            found.append(entry)
+    return found
+
+
+@pytest.fixture(autouse=True)
+def results_follow_the_schema(tmp_path_factory):
+    """Every results.json a test's runs write (any strategy, protocol, failed, interrupted, resumed)
+    validates against replay_cli/reporting/results.schema.json."""
+    started = time.time() - 1
+    yield
+    problems = schema_problems(tmp_path_factory.getbasetemp(), since=started)
+    if problems:
+        pytest.fail("results.json breaks the schema:\n" + "\n".join(problems[:20]), pytrace=False)
 
 
 def compose_config(*overrides: str) -> DictConfig:

@@ -245,7 +245,8 @@ def test_synthetic_is_class_incremental_seeded_and_tagged():
     """The synthetic benchmark: seeded, class-incremental, tagged with each sample's experience of origin."""
     import torch
 
-    from replay_cli.data.benchmarks import ORIGIN_ATTRIBUTE, synthetic
+    from replay_cli.data.benchmarks import synthetic
+    from replay_cli.data.origin import ORIGIN_ATTRIBUTE
 
     bench = synthetic(
         input_shape=(3, 4, 4), num_classes=6, train_samples=600, test_samples=120, n_experiences=3

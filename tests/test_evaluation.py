@@ -3,7 +3,7 @@
 from avalanche.evaluation.metric_definitions import PluginMetric
 from avalanche.training.plugins import SupervisedPlugin
 
-from replay_cli.training.evaluation import EvalPhaseAccuracy
+from replay_cli.reporting.evaluation import EvalPhaseAccuracy
 from tests.test_faithful import default_replay_plugin, plain_avalanche_run
 
 

@@ -62,7 +62,7 @@ def test_buffer_composition_counts_classes_origins_and_tasks():
     from avalanche.benchmarks.utils import _make_taskaware_tensor_classification_dataset
     from avalanche.benchmarks.utils.data_attribute import DataAttribute
 
-    from replay_cli.data.benchmarks import ORIGIN_ATTRIBUTE
+    from replay_cli.data.origin import ORIGIN_ATTRIBUTE
 
     data = _make_taskaware_tensor_classification_dataset(
         torch.zeros(6, 2), torch.tensor([3, 3, 1, 1, 1, 7]), task_labels=[0, 0, 0, 1, 1, 1]

@@ -18,6 +18,7 @@ def test_wheel_ships_conf_and_composes_from_it(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "replay_cli/conf/config.yaml" in names
     assert "replay_cli/conf/storage/class_balanced.yaml" in names
+    assert "replay_cli/reporting/results.schema.json" in names  # the published results schema
     zipfile.ZipFile(wheel).extractall(tmp_path / "site")
     shown = subprocess.run(
         [

@@ -12,7 +12,7 @@ from avalanche.training.storage_policy import (
     ReservoirSamplingBuffer,
 )
 
-from replay_cli.data.benchmarks import sample_references
+from replay_cli.data.origin import sample_references
 from replay_cli.data.positions import SamplePositions
 from replay_cli.storage.indexed import indexed
 from replay_cli.training import builders

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from replay_cli.data.benchmarks import sample_references
+from replay_cli.data.origin import sample_references
 from replay_cli.storage.build import build_storage_policy
 from replay_cli.storage.state import UncoveredState, buffer_state, load_buffer_state, method_state, uncovered
 from replay_cli.strategies.build import build_strategy

@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import NoReturn
 
 from replay_cli.compare.comparison import DEFAULT_ALPHA, DEFAULT_METRIC, METRICS
+from replay_cli.compare.runs import Run
 from replay_cli.compare.stats import TESTS
 from replay_cli.compare.tables import FORMATS
 from replay_cli.errors import UsageError, reported_as_one_line
+from replay_cli.reporting.results import RESULTS_FILE
 
 PROG = "replay-compare"
 
@@ -145,6 +147,9 @@ def run(args: argparse.Namespace) -> None:
         within=args.within,
         select_on_test=args.select_on_test,
     )
+    warning = schema_warning(comparison.runs)
+    if warning:
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
     sys.stdout.write(render(comparison, args.format))
     if args.format not in ("table", "markdown"):  # those print the notes under the table
         for note in comparison.notes():
@@ -157,6 +162,22 @@ def run(args: argparse.Namespace) -> None:
 
         name = upload(comparison, written, args.wandb_project, args.wandb_entity, args.wandb_group)
         print(f"{PROG}: logged {name} to W&B", file=sys.stderr)
+
+
+def schema_warning(runs: Sequence[Run]) -> str | None:
+    """One line for every run whose results.json follows a schema version this replay-cli does not know
+    (written by a newer one): its keys may have changed meaning, so its numbers may be misread."""
+    from replay_cli.reporting.schema import unknown_version
+
+    odd = [(run, why) for run in runs if (why := unknown_version(run.results))]
+    if not odd:
+        return None
+    run, why = odd[0]
+    others = f" and {len(odd) - 1} more" if len(odd) > 1 else ""
+    return (
+        f"{run.path / RESULTS_FILE}{others}: {why}; their numbers may be misread "
+        "(upgrade replay-cli to read them)"
+    )
 
 
 if __name__ == "__main__":

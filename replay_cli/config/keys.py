@@ -57,6 +57,15 @@ def metric_value(results: Mapping[str, Any], name: str) -> float | None:
 # it loads data, never its numbers: a resume may change them and replay-compare never groups by them.
 PRESENTATION_KEYS = ("resume", "print_config", "progress", "num_threads", "fast_path", "logger")
 
+# Top-level keys that belong to some methods only: a strategy lists those it reads under ``uses``.
+COMMON_KEYS = (
+    "mem_size",
+    "batch_size",
+    "batch_size_mem",
+    "task_balanced_dataloader",
+    "storage",
+    "replay_update",
+)
 # Runs that differ in one of these are different experiments: replay-compare never averages them together.
 EXPERIMENT_KINDS = ("benchmark", "strategy", "protocol")
 

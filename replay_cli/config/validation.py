@@ -302,26 +302,10 @@ def _check_consistency(cfg: DictConfig) -> None:
         )
 
 
-def validate_class_split(
-    class_order: list[int] | None,
-    n_experiences: int,
-    num_classes: int,
-    key: str = "class_order",
-) -> None:
-    """For class-incremental builders: a class order is a permutation of the classes, and every
-    experience gets at least one class (uneven splits keep every class)."""
-    if class_order is not None and sorted(class_order) != list(range(num_classes)):
-        raise ConfigError(
-            f"benchmark.{key}", list(class_order), f"a permutation of 0..{num_classes - 1} or null"
-        )
-    if n_experiences > num_classes:
-        raise ConfigError("benchmark.n_experiences", n_experiences, f"an integer in [1, {num_classes}]")
-
-
 def validate_common_keys(cfg: DictConfig, overrides: Sequence[str]) -> None:
     """A top-level key set on the command line that the chosen strategy does not read (``mem_size``
     for ``naive``, ``storage=`` for a method with its own buffer) would silently do nothing: refused."""
-    from replay_cli.strategies.build import COMMON_KEYS
+    from replay_cli.config.keys import COMMON_KEYS
 
     uses = set(cfg.strategy.uses)
     for override in overrides:

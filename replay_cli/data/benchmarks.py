@@ -12,8 +12,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-ORIGIN_ATTRIBUTE = "origin_experience"
-ORIGIN_INDEX_ATTRIBUTE = "origin_index"
+from replay_cli.data.origin import ORIGIN_ATTRIBUTE, ORIGIN_INDEX_ATTRIBUTE
 
 
 @dataclass
@@ -89,8 +88,6 @@ def split_digits(
 ) -> Benchmark:
     """Class-incremental split of the bundled digits (no download, ever); every class kept (see
     :func:`classes_per_experience`)."""
-    from replay_cli.config.validation import validate_class_split
-
     validate_class_split(class_order, n_experiences, num_classes=10)
     order = list(class_order) if class_order is not None else list(range(10))
     scenario = class_split(*load_digits_tensors(test_size, split_seed), order, n_experiences)
@@ -113,37 +110,6 @@ def class_split(
         class_order=order,
         num_classes_per_exp=classes_per_experience(len(order), n_experiences),
     )
-
-
-_FEW = 256  # samples below which reading an attribute one by one beats walking the tree with tensors
-
-
-def sample_references(dataset: Any) -> Any:
-    """(experience of origin, index in it) of each sample of a training dataset (LongTensor (N, 2)),
-    in the dataset's order; see :func:`with_origin_experience`. Raises AttributeError when it
-    carries no origin attributes."""
-    import torch
-
-    if len(dataset) == 0:
-        return torch.zeros((0, 2), dtype=torch.long)
-    return torch.stack(
-        [attribute_tensor(dataset, a) for a in (ORIGIN_ATTRIBUTE, ORIGIN_INDEX_ATTRIBUTE)], dim=1
-    )
-
-
-def attribute_tensor(dataset: Any, name: str) -> Any:
-    """Data attribute ``name`` (targets, task labels, origin) of an Avalanche dataset as a
-    LongTensor (``len(dataset)``): read one by one for a few samples (a mini-experience), by tensor
-    indexing through the dataset tree for many (an experience) where that tree allows it. Raises
-    AttributeError when the dataset has no such attribute."""
-    import torch
-
-    from replay_cli.data import avalanche_internals
-
-    values = avalanche_internals.attribute_values(dataset, name) if len(dataset) > _FEW else None
-    if values is None:
-        values = torch.as_tensor(list(getattr(dataset, name)), dtype=torch.long)
-    return values
 
 
 def with_origin_experience(scenario: Any) -> Any:
@@ -260,7 +226,6 @@ def classic(
     than classes, :class:`UsageError` for missing files."""
     from avalanche.benchmarks import nc_benchmark
 
-    from replay_cli.config.validation import validate_class_split
     from replay_cli.data import datasets
     from replay_cli.errors import ConfigError
 
@@ -407,8 +372,6 @@ def synthetic(
 ) -> Benchmark:
     """Class-incremental random tensors of any shape and size, for throughput at any scale without
     data. ``seed`` fixes the data alone; the run's seed still drives training."""
-    from replay_cli.config.validation import validate_class_split
-
     validate_class_split(None, n_experiences, num_classes)
     tensors = synthetic_tensors(input_shape, num_classes, train_samples, test_samples, seed)
     scenario = class_split(*tensors, list(range(num_classes)), n_experiences)
@@ -442,8 +405,6 @@ def check_class_split(node: Any) -> None:
 
     Raises :class:`ConfigError` for a class order that is not a permutation of the benchmark's
     classes or more experiences than classes."""
-    from replay_cli.config.validation import validate_class_split
-
     builder = str(node.get("_target_", "")).rsplit(".", 1)[-1]
     n_experiences = node.get("n_experiences")
     if builder == "split_digits":
@@ -455,3 +416,21 @@ def check_class_split(node: Any) -> None:
         if spec.experiences == "split":
             order = node.get("fixed_class_order")
             validate_class_split(order, n_experiences, spec.num_classes, key="fixed_class_order")
+
+
+def validate_class_split(
+    class_order: list[int] | None,
+    n_experiences: int,
+    num_classes: int,
+    key: str = "class_order",
+) -> None:
+    """For class-incremental builders: a class order is a permutation of the classes, and every
+    experience gets at least one class (uneven splits keep every class)."""
+    from replay_cli.errors import ConfigError
+
+    if class_order is not None and sorted(class_order) != list(range(num_classes)):
+        raise ConfigError(
+            f"benchmark.{key}", list(class_order), f"a permutation of 0..{num_classes - 1} or null"
+        )
+    if n_experiences > num_classes:
+        raise ConfigError("benchmark.n_experiences", n_experiences, f"an integer in [1, {num_classes}]")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from replay_cli.data.benchmarks import sample_references
+from replay_cli.data.origin import sample_references
 
 
 class SamplePositions:

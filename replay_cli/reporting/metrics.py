@@ -143,7 +143,7 @@ def backward_transfer(matrix: Matrix) -> float | None:
 
 def buffer_composition(buffer: Any) -> dict[str, Any]:
     """Counts of the buffer's samples per class, per experience of origin and per task."""
-    from replay_cli.data.benchmarks import ORIGIN_ATTRIBUTE
+    from replay_cli.data.origin import ORIGIN_ATTRIBUTE
 
     if buffer is None or len(buffer) == 0:
         return {"size": 0, "per_class": {}, "per_experience": {}, "per_task": {}}

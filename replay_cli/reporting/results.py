@@ -18,6 +18,7 @@ from typing import Any, BinaryIO, Protocol
 
 from replay_cli.reporting import metrics
 from replay_cli.reporting.class_views import TASK_IL_MASKED, TASK_IL_SAME, ClassViews, samples_per_class
+from replay_cli.reporting.schema import SCHEMA_VERSION
 
 RESULTS_FILE = "results.json"
 
@@ -242,8 +243,11 @@ class RunResults:
         }
 
     def to_dict(self) -> dict[str, Any]:
+        """results.json: every key is described, with its type, in ``results.schema.json``
+        (:mod:`replay_cli.reporting.schema`)."""
         end = self.finished_at or time.time()
         return {
+            "schema_version": SCHEMA_VERSION,
             "status": self.status,
             "error": self.error,
             "seed": self.config.get("seed"),

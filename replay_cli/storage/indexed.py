@@ -22,7 +22,7 @@ from avalanche.training.storage_policy import (
     ReservoirSamplingBuffer,
 )
 
-from replay_cli.data.benchmarks import attribute_tensor
+from replay_cli.data.origin import attribute_tensor
 from replay_cli.data.positions import SamplePositions
 
 

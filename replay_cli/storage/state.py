@@ -254,7 +254,7 @@ def uncovered(strategy: Any, buffer: Any | None, adapter: StateAdapter | None) -
 
     Covered without an adapter: Avalanche's Naive, Replay, JointTraining and DER; the ReplayPlugin
     (its storage policy is ``buffer``), the evaluation (Avalanche's and the run's
-    :class:`~replay_cli.training.evaluation.EvalPhaseAccuracy`), periodic-evaluation and clock plugins, and
+    :class:`~replay_cli.reporting.evaluation.EvalPhaseAccuracy`), periodic-evaluation and clock plugins, and
     replay-cli's own plugins
     (rebuilt from the config, they keep nothing between steps or save it themselves as adapters)."""
     if buffer is not None and (adapter is None or isinstance(adapter, BufferOnly)):
@@ -269,7 +269,7 @@ def uncovered(strategy: Any, buffer: Any | None, adapter: StateAdapter | None) -
     from avalanche.training.plugins.clock import Clock
     from avalanche.training.templates.base_sgd import PeriodicEval
 
-    from replay_cli.training.evaluation import EvalPhaseAccuracy
+    from replay_cli.reporting.evaluation import EvalPhaseAccuracy
 
     known = (EvaluationPlugin, EvalPhaseAccuracy, ReplayPlugin, PeriodicEval, Clock)
     if type(strategy) not in (Naive, Replay, JointTraining, DER):

@@ -15,15 +15,6 @@ from omegaconf import DictConfig
 
 from replay_cli.config.instantiate import complete, instantiate_group
 
-# Top-level keys that belong to some methods only: a strategy lists those it reads under ``uses``.
-COMMON_KEYS = (
-    "mem_size",
-    "batch_size",
-    "batch_size_mem",
-    "task_balanced_dataloader",
-    "storage",
-    "replay_update",
-)
 # Strategy keys read here, not passed to the strategy's constructor; ``check``: a function (cfg,
 # benchmark) raising ConfigError for settings the method cannot run with (see validate_against_benchmark);
 # ``model_check``: the same for (cfg, model), once the model is built (see validate_model_needs).
@@ -65,8 +56,8 @@ def build_strategy(
     import torch
     from hydra.utils import instantiate
 
+    from replay_cli.reporting.evaluation import EvalPhaseAccuracy
     from replay_cli.storage.build import build_storage_policy
-    from replay_cli.training.evaluation import EvalPhaseAccuracy
 
     s = cfg.strategy
     storage_policy = None

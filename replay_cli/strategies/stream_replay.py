@@ -160,7 +160,7 @@ class StreamReplayPlugin(RecordedReplay):
         if not self._stale:
             return
         from replay_cli.data.avalanche_internals import tensor_classification_dataset
-        from replay_cli.data.benchmarks import ORIGIN_ATTRIBUTE, ORIGIN_INDEX_ATTRIBUTE
+        from replay_cli.data.origin import ORIGIN_ATTRIBUTE, ORIGIN_INDEX_ATTRIBUTE
 
         n = self.count
         x, y, t = (field[:n].cpu() for field in self.fields)
@@ -188,7 +188,7 @@ class StreamReplayPlugin(RecordedReplay):
 
 def _references(dataset: Any) -> Any:
     """(experience of origin, index in it) per sample of ``dataset``; None where it carries none."""
-    from replay_cli.data.benchmarks import ORIGIN_ATTRIBUTE, ORIGIN_INDEX_ATTRIBUTE, sample_references
+    from replay_cli.data.origin import ORIGIN_ATTRIBUTE, ORIGIN_INDEX_ATTRIBUTE, sample_references
 
     has_both = all(hasattr(dataset, a) for a in (ORIGIN_ATTRIBUTE, ORIGIN_INDEX_ATTRIBUTE))
     return sample_references(dataset) if has_both else None

@@ -66,7 +66,7 @@ def save_checkpoint(
     whether the run can be resumed from it (False: a state it cannot hold, see the warning)."""
     import torch
 
-    from replay_cli.data.benchmarks import sample_references
+    from replay_cli.data.origin import sample_references
     from replay_cli.storage.state import method_state
 
     state = {

@@ -95,6 +95,7 @@ def _objective(cfg: DictConfig, results: RunResults) -> float | None:
 def record_failure(run_dir: Path, cfg: DictConfig, error: BaseException) -> None:
     """A sweep job that failed before training still leaves a results.json saying why."""
     from replay_cli.reporting.results import RESULTS_FILE, write_json_atomic
+    from replay_cli.reporting.schema import SCHEMA_VERSION
 
     if (run_dir / RESULTS_FILE).exists():
         return
@@ -104,5 +105,11 @@ def record_failure(run_dir: Path, cfg: DictConfig, error: BaseException) -> None
         config = OmegaConf.to_container(cfg, resolve=False)
     write_json_atomic(
         run_dir / RESULTS_FILE,
-        {"status": "failed", "error": errors.one_line(error), "experiences_done": 0, "config": config},
+        {
+            "schema_version": SCHEMA_VERSION,
+            "status": "failed",
+            "error": errors.one_line(error),
+            "experiences_done": 0,
+            "config": config,
+        },
     )
