@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from replay_cli.data.image_files import ImageArrays
 from replay_cli.errors import UsageError
 
 _MNIST_FILES = (
@@ -72,14 +73,6 @@ TINY_IMAGENET = DatasetFiles(
     "TinyImagenet",
     download_from="avalanche.benchmarks.datasets",
 )
-
-
-@dataclass
-class ImageArrays:
-    """A dataset split held in memory: ``images`` uint8 ``(N, C, H, W)``, ``targets`` int64 ``(N,)``."""
-
-    images: Any
-    targets: Any
 
 
 def load(dataset: DatasetFiles, dataset_root: str | None, download: bool) -> tuple[ImageArrays, ImageArrays]:

@@ -13,10 +13,20 @@ import csv
 import os
 import pickle
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from replay_cli.errors import UsageError
+
+
+@dataclass
+class ImageArrays:
+    """A dataset split held in memory: ``images`` uint8 ``(N, C, H, W)``, ``targets`` int64 ``(N,)``."""
+
+    images: Any
+    targets: Any
+
 
 TINY_IMAGENET_FOLDER = "tiny-imagenet-200"
 TINY_IMAGENET_CLASSES = 200
@@ -87,11 +97,9 @@ def read_tiny_imagenet(root: Path) -> tuple[Any, Any]:
     class. Within a class the training images are in file-name order (Avalanche: the directory's
     listing order, which depends on the file system), the test images in the annotations' order.
 
-    Returns (train, test) :class:`~replay_cli.data.datasets.ImageArrays`; raises
+    Returns (train, test) :class:`ImageArrays`; raises
     :class:`UsageError` naming the file that is missing or malformed."""
     import torch
-
-    from replay_cli.data.datasets import ImageArrays
 
     folder = root / TINY_IMAGENET_FOLDER
     wnids = _wnids(folder / "wnids.txt")
@@ -174,7 +182,7 @@ def core50_missing(root: Path, scenario: str, run: int, mini: bool, object_level
 
 
 def read_core50(root: Path, scenario: str, run: int, mini: bool, object_level: bool) -> tuple[list[Any], Any]:
-    """One :class:`~replay_cli.data.datasets.ImageArrays` per training batch of ``scenario``'s
+    """One :class:`ImageArrays` per training batch of ``scenario``'s
     ``run`` and one for its complete test set, in the file lists' order, as Avalanche's CORe50
     generator (``create_generic_benchmark_from_filelists``) reads them. ``object_level=False``:
     the 10 categories instead of the 50 objects, mapped as Avalanche maps them (``nc``: the object's
@@ -182,8 +190,6 @@ def read_core50(root: Path, scenario: str, run: int, mini: bool, object_level: b
 
     Raises :class:`UsageError` naming the file that is missing or malformed."""
     import torch
-
-    from replay_cli.data.datasets import ImageArrays
 
     train_lists, test_list = core50_file_lists(root, scenario, run)
     to_category = None if object_level else _core50_category(root, scenario, run)
