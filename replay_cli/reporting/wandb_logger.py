@@ -198,6 +198,7 @@ class WandbLogger:
         from replay_cli.reporting.class_views import wandb_final_views
         from replay_cli.reporting.figures import accuracy_heatmap
 
+        self._log_step(results)  # the end-of-run row joins a step whose metrics this run has
         if results.accuracy_matrix:
             columns = ["after_step"] + [f"exp_{j}" for j in range(results.n_experiences)]
             table = [[i, *row] for i, row in enumerate(results.accuracy_matrix)]

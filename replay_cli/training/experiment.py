@@ -28,6 +28,7 @@ from replay_cli.reporting.results import RESULTS_FILE, ResultsFile, ResultsSink,
 from replay_cli.strategies.build import buffer_samples, build_strategy, method_buffer, resolve_device
 from replay_cli.training import builders
 from replay_cli.training.checkpoint import Checkpointer, restore_rng, restore_training_state, rng_state
+from replay_cli.training.signals import signals_deferred
 
 
 def seed_everything(seed: int) -> None:
@@ -125,12 +126,12 @@ def _run(
     )
     test_tasks, test_sizes = benchmark.test_tasks_and_sizes()
     checkpointer = Checkpointer(run_dir, config, strategy, loggers, resumed=checkpoint is not None)
-    sinks: list[ResultsSink] = [  # the console's step line last: a step printed is a step resumable
+    sinks: list[ResultsSink] = [  # the checkpoint first: it commits the step, the others follow it
+        checkpointer,
         ResultsFile(run_dir),
         ClassViewFiles(run_dir),
         *loggers,
         *extra_sinks,
-        checkpointer,
         ConsoleSummary(),
     ]
     loader = loader_settings(
@@ -156,19 +157,20 @@ def _run(
             trained = time.perf_counter()
             evaluation = strategy.eval(benchmark.test_stream, **loader)
             row = metrics.accuracy_row(evaluation, benchmark.n_experiences)
-            results.add_step(
-                row=row,
-                seen=step.seen,
-                stream_accuracy=_stream_accuracy(evaluation, row, benchmark, test_sizes),
-                composition=metrics.buffer_composition(
-                    buffer_samples(strategy, cfg.strategy.get("buffer_reader"))
-                ),
-                train_seconds=trained - started,
-                eval_seconds=time.perf_counter() - trained,
-                per_task=metrics.per_task_accuracy(row, test_tasks, test_sizes),
-                views=class_views.views(),
-            )
-            _tell(sinks, "experience_done", results)
+            with signals_deferred():  # a step is recorded everywhere or nowhere (SIGKILL: see sinks)
+                results.add_step(
+                    row=row,
+                    seen=step.seen,
+                    stream_accuracy=_stream_accuracy(evaluation, row, benchmark, test_sizes),
+                    composition=metrics.buffer_composition(
+                        buffer_samples(strategy, cfg.strategy.get("buffer_reader"))
+                    ),
+                    train_seconds=trained - started,
+                    eval_seconds=time.perf_counter() - trained,
+                    per_task=metrics.per_task_accuracy(row, test_tasks, test_sizes),
+                    views=class_views.views(),
+                )
+                _tell(sinks, "experience_done", results)
     except KeyboardInterrupt as interruption:
         done = len(results.accuracy_matrix)
         reason = "interrupted by a signal" if done else "interrupted before the first step"
@@ -211,8 +213,8 @@ def _end_early(
     checkpointer: Checkpointer,
 ) -> str:
     """Record how the run stopped and tell the sinks; returns the resume hint when a checkpoint the
-    run can resume from was written (a signal can land after a step's results and before its
-    checkpoint; a method whose state checkpoints cannot hold is never resumable)."""
+    run can resume from was written (none before the first step's; a method whose state checkpoints
+    cannot hold is never resumable)."""
     results.finish(status, reason)
     _tell(sinks, "run_ended", results)
     if checkpointer.resumable:
