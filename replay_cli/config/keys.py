@@ -40,6 +40,25 @@ def is_presentation(key: str) -> bool:
     return any(key == root or key.startswith(f"{root}.") for root in PRESENTATION_KEYS)
 
 
+FOLLOWS = "follows"  # results.json, W&B config and sweep summary: the keys that follow another
+
+
+def following_keys(unresolved: Mapping[str, Any]) -> dict[str, str]:
+    """Keys whose value is an interpolation (``benchmark.split_seed: ${seed}``), wherever it was written:
+    config file, experiment preset or command line. ``unresolved``: the composed config before
+    resolution (``OmegaConf.to_container(cfg, resolve=False)``). Returns dotted key -> the expression.
+    Their value follows other keys, so no view ever groups runs by them."""
+    return {
+        key: value for key, value in flatten(unresolved).items() if isinstance(value, str) and "${" in value
+    }
+
+
+def config_columns(config: Mapping[str, Any], follows: Mapping[str, str]) -> dict[str, Any]:
+    """A run's config as W&B's config columns and the sweep summary's columns: :func:`flatten`, plus
+    ``follows`` (the sorted keys of :func:`following_keys`), so every view says which keys follow."""
+    return {**flatten(config), FOLLOWS: sorted(follows)}
+
+
 def flatten(config: Mapping[str, Any]) -> dict[str, Any]:
     """A resolved config (nested dicts, as in results.json) as one flat dict of dotted keys.
 

@@ -44,6 +44,7 @@ class RunResults:
     confusion_matrix: list[list[int]] | None = None  # of the latest step: rows true, columns predicted
     # online protocol with eval_every: [{"samples_seen": int, "stream_accuracy": float}, ...]
     anytime_accuracy: list[dict[str, Any]] = field(default_factory=list)
+    follows: dict[str, str] = field(default_factory=dict)  # keys set to ${another key}: never grouped
     started_at: float = field(default_factory=time.time)
     finished_at: float | None = None
 
@@ -198,6 +199,7 @@ class RunResults:
             },
             "versions": versions(),
             "config": self.config,
+            "follows": self.follows,
         }
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from replay_cli.config.instantiate import instantiate_group
+from replay_cli.config.keys import following_keys
 from replay_cli.config.validation import (
     validate_against_benchmark,
     validate_feature_layer,
@@ -103,6 +104,7 @@ def _run(
             config=config,
             n_experiences=benchmark.n_experiences,
             n_steps=len(steps),
+            follows=following_keys(OmegaConf.to_container(cfg, resolve=False)),
             benchmark={
                 "name": benchmark.name,
                 "num_classes": benchmark.num_classes,
@@ -122,7 +124,7 @@ def _run(
             steps_done=len(results.accuracy_matrix),
         )
     loggers = builders.build_loggers(
-        cfg, run_dir, resume_id=checkpoint["wandb_run_id"] if checkpoint else None
+        cfg, run_dir, resume_id=checkpoint["wandb_run_id"] if checkpoint else None, follows=results.follows
     )
     test_tasks, test_sizes = benchmark.test_tasks_and_sizes()
     checkpointer = Checkpointer(run_dir, config, strategy, loggers, resumed=checkpoint is not None)
