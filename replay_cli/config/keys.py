@@ -27,6 +27,23 @@ HIGHER_IS_BETTER: dict[str, bool] = {
 }
 HEADLINE_METRICS = tuple(HIGHER_IS_BETTER)
 
+# What each accuracy averages, in the words every view prints beside its name (console summary,
+# replay-compare's headers, figure axes): two "average accuracies" that differ when experiences differ
+# in size. See README: results.json.
+AVERAGED_OVER = {
+    "final_average_accuracy": "average over experiences",
+    "final_stream_accuracy": "stream, per sample",
+    "task_il_final_average_accuracy": "task-IL, average over experiences",
+}
+
+
+def metric_label(metric: str, readable: bool = False) -> str:
+    """``final_average_accuracy (average over experiences)``; with ``readable``, underscores as spaces
+    (axis labels). A metric without an entry in :data:`AVERAGED_OVER` is its own label."""
+    name = metric.replace("_", " ") if readable else metric
+    return f"{name} ({AVERAGED_OVER[metric]})" if metric in AVERAGED_OVER else name
+
+
 # Keys (and, with their dotted children, nodes) that change how a run looks, where it logs or how fast
 # it loads data, never its numbers: a resume may change them and replay-compare never groups by them.
 PRESENTATION_KEYS = ("resume", "print_config", "progress", "num_threads", "fast_path", "logger")
