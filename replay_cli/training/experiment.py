@@ -20,7 +20,7 @@ from replay_cli.config.validation import (
     validate_feature_layer,
     validate_model_needs,
 )
-from replay_cli.data.loaders import loader_settings
+from replay_cli.data.loaders import loader_settings, standard_start_method
 from replay_cli.errors import RunFailed, RunInterrupted
 from replay_cli.reporting import metrics
 from replay_cli.reporting.class_views import ClassViewFiles, build_class_views_plugin
@@ -139,6 +139,8 @@ def _run(
     loader = loader_settings(
         cfg.get("loader"), bool(cfg.get("fast_path")), resolve_device(cfg.strategy.device)
     )
+    if loader["num_workers"]:
+        standard_start_method()  # loader workers inside a launcher's worker process (joblib's loky)
     if getattr(protocol, "eval_every", None):  # the anytime curve: stream accuracy between steps
 
         def probe(samples_seen: int) -> None:
