@@ -221,3 +221,12 @@ def test_a_group_without_completed_runs_says_no_runs(tmp_path):
                  status="failed")  # fmt: skip
     row = _row(compare([str(tmp_path)]), "class_balanced")
     assert (row["test"], row["p_value"]) == ("n/a: no runs", None)
+
+
+def test_a_cell_where_no_group_completed_says_no_runs(tmp_path):
+    for storage in ("reservoir", "class_balanced"):
+        for seed in (0, 1):
+            fake_run(tmp_path / f"{storage}-{seed}", [[1.0, 0.0], [0.5, 1.0]], storage=storage, seed=seed,
+                     status="failed")  # fmt: skip
+    comparison = compare([str(tmp_path)])
+    assert [(row["test"], row["p_value"]) for row in comparison.rows()] == [("n/a: no runs", None)] * 2
