@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from replay_cli.compare.comparison import METRICS
+from replay_cli.config.keys import metric_label
 from tests.conftest import heavy_imports, replay_compare
 
 FIGURES = ("accuracy_vs_mem_size", "accuracy_matrices", "forgetting_curves", "buffer_composition")
@@ -85,7 +86,7 @@ def test_table_markdown_and_by(small_sweep, tmp_path):
     assert markdown.returncode == 0, markdown.stderr
     table = [line for line in markdown.stdout.splitlines() if line.startswith("|")]
     cells = [[cell.strip() for cell in line.strip("|").split("|")] for line in table]
-    assert cells[0] == ["storage", "n", *METRICS, "95% CI", "p", "test", "baseline"]
+    assert cells[0] == ["storage", "n", *map(metric_label, METRICS), "95% CI", "p", "test", "baseline"]
     assert len(cells) == 4 and all(row[1] == "4" for row in cells[2:])
     assert "averaged over mem_size (not in --by)" in markdown.stdout
 

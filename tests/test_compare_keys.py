@@ -8,7 +8,7 @@ import pytest
 
 from replay_cli.compare.comparison import compare
 from replay_cli.compare.runs import find_runs
-from replay_cli.config.keys import HEADLINE_METRICS, flatten, is_presentation
+from replay_cli.config.keys import FOLLOWS, HEADLINE_METRICS, flatten, is_presentation
 from replay_cli.reporting.results import RunResults
 from replay_cli.reporting.wandb_records import offline_runs
 from replay_cli.sweeps.summary import COLUMNS, summarize, write_summary
@@ -56,12 +56,16 @@ def test_the_headline_metrics_are_the_results_summary():
 
 def test_wandb_columns_compare_keys_and_summary_columns_are_one_set(small_sweep):
     """Per run (storage policies have keys of their own) and over the sweep."""
-    wandb_columns = {run.name: set(run.config) - {"_wandb"} for run in offline_runs(small_sweep)}
+    wandb_runs = offline_runs(small_sweep)
+    wandb_columns = {run.name: set(run.config) - {"_wandb", FOLLOWS} for run in wandb_runs}
     compare_keys = {_wandb_name(run.config): set(run.settings) for run in find_runs([str(small_sweep)]).runs}
     summary = json.loads((small_sweep / "sweep_summary.json").read_text())
     summary_columns = {_wandb_name(row): set(row) - set(COLUMNS) for row in summary}
     assert len(wandb_columns) == 8
     assert wandb_columns == compare_keys == summary_columns
+    follows = {_wandb_name(row): row[FOLLOWS] for row in summary}  # the one column beside the config's
+    assert {run.name: run.config[FOLLOWS] for run in wandb_runs} == follows
+    assert all("storage.policy.max_size" in keys for keys in follows.values())
     with open(small_sweep / "sweep_summary.csv") as handle:
         summary_rows = list(csv.DictReader(handle))
     summary_columns = set(summary_rows[0]) - set(COLUMNS)

@@ -10,7 +10,9 @@ import pytest
 from scipy import stats
 
 from replay_cli.compare.comparison import compare
+from replay_cli.compare.stats import versus_baseline
 from replay_cli.compare.tables import cells, headers, render
+from replay_cli.config.keys import metric_label
 from replay_cli.errors import UsageError
 from tests.conftest import fake_run, replay_compare
 
@@ -76,7 +78,7 @@ def test_wilcoxon_when_asked(tmp_path):
     comparison = compare([_sweep(tmp_path, finals)], test="wilcoxon")
     row = _row(comparison, "a")
     expected = stats.wilcoxon(_accuracies("a", finals), _accuracies("b", finals)).pvalue
-    assert row["test"] == "Wilcoxon" and row["p_value"] == pytest.approx(expected, rel=1e-12)
+    assert row["test"] == "paired Wilcoxon" and row["p_value"] == pytest.approx(expected, rel=1e-12)
 
 
 def test_groups_whose_seeds_differ_are_tested_unpaired_and_say_so(tmp_path):
@@ -86,9 +88,9 @@ def test_groups_whose_seeds_differ_are_tested_unpaired_and_say_so(tmp_path):
     expected = stats.ttest_ind(
         _accuracies("reservoir", finals), _accuracies("class_balanced", finals), equal_var=False
     ).pvalue
-    assert row["test"] == "Welch t (seeds differ)"
+    assert row["test"] == "Welch t (unpaired: seeds differ)"
     assert row["p_value"] == pytest.approx(expected, rel=1e-12)
-    assert "Welch t (seeds differ)" in render(comparison, "table")
+    assert "Welch t (unpaired: seeds differ)" in render(comparison, "table")
 
 
 def test_the_marker_follows_alpha(tmp_path):
@@ -102,7 +104,7 @@ def test_the_marker_follows_alpha(tmp_path):
         p_cell = body["reservoir"][headers(comparison).index("p")]
         assert p_cell.endswith("*") is significant
         assert (
-            body["reservoir"][headers(comparison).index("final_average_accuracy")].endswith("*")
+            body["reservoir"][headers(comparison).index(metric_label("final_average_accuracy"))].endswith("*")
             is significant
         )
         assert body["class_balanced"][headers(comparison).index("p")] == "baseline"
@@ -176,3 +178,55 @@ def test_the_command_prints_the_statistics_columns(tmp_path):
     assert rows["reservoir"]["significant"] == str(expected < 0.01)
     low, high = (float(rows["reservoir"][f"final_average_accuracy_{b}"]) for b in ("ci_low", "ci_high"))
     assert low < float(rows["reservoir"]["final_average_accuracy_mean"]) < high
+
+
+@pytest.mark.parametrize(
+    ("values", "baseline", "test", "label", "scipy_test"),
+    [
+        ([], [(0, 0.5), (1, 0.6)], "t", "n/a: no runs", None),
+        ([(0, 0.4), (1, 0.5)], [], "t", "n/a: no runs", None),
+        ([(0, 0.4)], [(0, 0.5)], "t", "n/a: one run", None),
+        ([(0, 0.4), (1, 0.45), (2, 0.5)], [(0, 0.6), (1, 0.62), (2, 0.7)], "t", "paired t", "rel"),
+        ([(0, 0.4), (1, 0.45), (2, 0.5)], [(3, 0.6), (4, 0.62), (5, 0.7)], "t",
+         "Welch t (unpaired: seeds differ)", "ind"),
+        # Optuna trials that all ran seed 0: same seeds, but nothing to pair them by
+        ([(0, 0.4), (0, 0.45), (0, 0.5)], [(0, 0.6), (0, 0.62)], "t",
+         "Welch t (unpaired: one seed each)", "ind"),
+        ([(0, 0.4), (1, 0.45), (1, 0.5)], [(0, 0.6), (1, 0.62)], "t",
+         "Welch t (unpaired: a seed repeats)", "ind"),
+        ([(0, 0.4), (1, 0.45), (2, 0.5)], [(3, 0.6), (4, 0.62), (5, 0.7)], "wilcoxon",
+         "Mann-Whitney U (unpaired: seeds differ)", "mwu"),
+    ],
+)  # fmt: skip
+def test_the_test_column_says_what_was_computed(values, baseline, test, label, scipy_test):
+    result = versus_baseline(values, baseline, test)
+    assert result.test == label
+    a, b = [v for _, v in values], [v for _, v in baseline]
+    expected = {
+        None: None,
+        "rel": lambda: stats.ttest_rel(a, b).pvalue,
+        "ind": lambda: stats.ttest_ind(a, b, equal_var=False).pvalue,
+        "mwu": lambda: stats.mannwhitneyu(a, b, alternative="two-sided").pvalue,
+    }[scipy_test]
+    if expected is None:
+        assert result.p_value is None
+    else:
+        assert result.p_value == pytest.approx(expected(), rel=1e-12)
+
+
+def test_a_group_without_completed_runs_says_no_runs(tmp_path):
+    _sweep(tmp_path, {"reservoir": FINALS["reservoir"]})
+    for seed in (0, 1):
+        fake_run(tmp_path / f"broken-{seed}", [[1.0, 0.0], [0.5, 1.0]], storage="class_balanced", seed=seed,
+                 status="failed")  # fmt: skip
+    row = _row(compare([str(tmp_path)]), "class_balanced")
+    assert (row["test"], row["p_value"]) == ("n/a: no runs", None)
+
+
+def test_a_cell_where_no_group_completed_says_no_runs(tmp_path):
+    for storage in ("reservoir", "class_balanced"):
+        for seed in (0, 1):
+            fake_run(tmp_path / f"{storage}-{seed}", [[1.0, 0.0], [0.5, 1.0]], storage=storage, seed=seed,
+                     status="failed")  # fmt: skip
+    comparison = compare([str(tmp_path)])
+    assert [(row["test"], row["p_value"]) for row in comparison.rows()] == [("n/a: no runs", None)] * 2

@@ -187,8 +187,8 @@ def test_the_api_key_appears_in_no_file(tmp_path):
 
 
 class _SignalAfterResults:
-    """A results sink standing for a signal that lands after step ``at``'s results are written and
-    before its checkpoint (extra sinks come before the checkpointer and the console's step line)."""
+    """A results sink standing for an interruption that is not held back (a ``KeyboardInterrupt``
+    raised by the code itself) after step ``at`` is recorded; extra sinks come after the checkpoint."""
 
     def __init__(self, at: int):
         self.at, self.steps = at, 0
@@ -220,25 +220,36 @@ def test_a_step_is_printed_as_done_only_once_its_checkpoint_is_written(tmp_path,
     assert printed == [True, True]
 
 
+def _checkpoint_write_fails(monkeypatch) -> None:
+    from replay_cli.training import checkpoint
+
+    def full_disk(path, write):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(checkpoint, "replace_atomically", full_disk)
+
+
 @pytest.mark.parametrize(
-    ("overrides", "at", "checkpoint_written"),
-    [((), 1, False), (("strategy=mir",), 2, True)],
-    ids=["signal before the first checkpoint", "a method checkpoints cannot hold"],
+    ("overrides", "at", "status", "checkpoint_written"),
+    [((), 0, "failed", False), (("strategy=mir",), 2, "interrupted", True)],
+    ids=["the first checkpoint cannot be written", "a method checkpoints cannot hold"],
 )
 def test_the_resume_hint_appears_only_when_a_checkpoint_can_be_resumed(
-    tmp_path, overrides, at, checkpoint_written
+    tmp_path, monkeypatch, overrides, at, status, checkpoint_written
 ):
-    from replay_cli.errors import RunInterrupted
+    from replay_cli.errors import RunFailed
     from replay_cli.training.experiment import run_experiment
 
+    if not at:
+        _checkpoint_write_fails(monkeypatch)
     cfg = compose_config("strategy.train_epochs=1", "logger=none", "progress=false", *overrides)
-    with pytest.raises(RunInterrupted) as stopped:
+    with pytest.raises(RunFailed) as stopped:
         run_experiment(cfg, tmp_path, extra_sinks=[_SignalAfterResults(at)])
     message = str(stopped.value)
     assert "resume with" not in message
     assert "no checkpoint to resume from: run the same command again to start over" in message
     assert (tmp_path / CHECKPOINT_FILE).exists() is checkpoint_written
-    assert json.loads((tmp_path / "results.json").read_text())["status"] == "interrupted"
+    assert json.loads((tmp_path / "results.json").read_text())["status"] == status
 
 
 def test_resume_applies_a_fast_path_override_and_only_then(tmp_path):

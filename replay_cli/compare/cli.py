@@ -59,8 +59,9 @@ def parser() -> argparse.ArgumentParser:
         "--test",
         default="t",
         choices=TESTS,
-        help="t: paired t-test over shared seeds (Welch when seeds differ); wilcoxon: Wilcoxon "
-        "signed-rank (Mann-Whitney U when seeds differ). Default: t",
+        help="t: paired t-test over shared seeds (Welch, unpaired, otherwise); wilcoxon: Wilcoxon "
+        "signed-rank (Mann-Whitney U, unpaired, otherwise); the test column says which ran and why. "
+        "Default: t",
     )
     cli.add_argument(
         "--alpha",

@@ -18,7 +18,7 @@ from typing import Any
 from replay_cli.compare import selection as choosing
 from replay_cli.compare.runs import Run, find_runs
 from replay_cli.compare.selection import Choice, Selection
-from replay_cli.compare.stats import TESTS, Significance, Stat, versus_baseline
+from replay_cli.compare.stats import NO_RUNS, TESTS, Significance, Stat, versus_baseline
 from replay_cli.compare.swept import SEED, hashable, swept_keys
 from replay_cli.config.keys import EXPERIMENT_KINDS, HEADLINE_METRICS, HIGHER_IS_BETTER, metric_value
 from replay_cli.errors import UsageError, closest
@@ -327,7 +327,9 @@ def _test_against_baselines(comparison: Comparison) -> None:
             for group in members
             if group.stats[comparison.metric].n and (not spec or _matches(group, spec))
         ]
-        if not candidates:
+        if not candidates:  # no completed run to test against: say so, never leave the cell blank
+            for group in members:
+                group.significance = Significance(NO_RUNS, None)
             continue
         baseline = candidates[0]
         shown = {key: value for key, value in baseline.key.items() if key not in fixed}

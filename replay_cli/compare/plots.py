@@ -15,6 +15,7 @@ from typing import Any
 
 from replay_cli.compare.comparison import Comparison, Group
 from replay_cli.compare.stats import Stat
+from replay_cli.config.keys import metric_label
 from replay_cli.reporting.figures import draw_accuracy_matrix, draw_stacked_bars
 
 BASELINES = {"naive": "lower bound", "joint": "upper bound"}
@@ -71,7 +72,7 @@ def _plotted(comparison: Comparison) -> list[Group]:
 
 def _metric_title(comparison: Comparison) -> str:
     return (
-        f"{comparison.metric.replace('_', ' ')} vs memory size (mean ± std; {MARKER} p < "
+        f"{metric_label(comparison.metric, readable=True)} vs memory size (mean ± std; {MARKER} p < "
         f"{comparison.alpha:g} against the baseline at that size)"
     )
 
@@ -94,7 +95,7 @@ def _accuracy_vs_mem_size(comparison: Comparison) -> Any:
         _draw_lines(axes, [g for g in replay if g in mine], comparison)
         _draw_bounds(axes, [g for g in mine if _is_baseline(g)], comparison.metric)
         axes.set_xticks(sorted({g.value(MEM_SIZE) for g in replay if g in mine}))
-        axes.set(xlabel=MEM_SIZE, ylabel=comparison.metric.replace("_", " "), title=benchmark)
+        axes.set(xlabel=MEM_SIZE, ylabel=metric_label(comparison.metric, readable=True), title=benchmark)
         if "accuracy" in comparison.metric or comparison.metric == "forgetting":
             axes.set_ylim(0, 1.02)
         axes.grid(alpha=0.3)

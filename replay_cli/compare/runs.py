@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from replay_cli.config.keys import flatten
+from replay_cli.config.keys import FOLLOWS, flatten, following_keys
 from replay_cli.errors import UsageError
 from replay_cli.reporting.results import RESULTS_FILE
 
@@ -30,7 +30,7 @@ class Run:
     results: dict[str, Any]
     overrides: dict[str, str] | None = None  # key -> value typed on the command line; None: unknown
     problem: str | None = None  # why the results could not be read
-    interpolated: frozenset[str] = frozenset()  # keys whose saved config value is ${another.key}
+    interpolated: frozenset[str] = frozenset()  # keys whose value is ${another.key} (results' follows)
 
     @property
     def status(self) -> str:
@@ -125,7 +125,9 @@ def load_run(run_dir: Path) -> Run:
             raise ValueError("not a JSON object")
     except (OSError, ValueError) as error:
         return Run(run_dir, {}, problem=f"cannot read {RESULTS_FILE}: {error}")
-    return Run(run_dir, results, overrides=_overrides(run_dir), interpolated=_interpolated(run_dir))
+    follows = results.get(FOLLOWS) if isinstance(results.get(FOLLOWS), dict) else {}
+    interpolated = frozenset(follows) | _interpolated(run_dir)
+    return Run(run_dir, results, overrides=_overrides(run_dir), interpolated=interpolated)
 
 
 def _overrides(run_dir: Path) -> dict[str, str] | None:
@@ -147,7 +149,8 @@ def _overrides(run_dir: Path) -> dict[str, str] | None:
 
 def _interpolated(run_dir: Path) -> frozenset[str]:
     """Keys that Hydra's saved (unresolved) config sets to an interpolation such as ``${seed}``: their
-    value follows another key, so they never vary on their own."""
+    value follows another key, so they never vary on their own (runs written before results.json
+    had ``follows``)."""
     import yaml
 
     try:
@@ -156,4 +159,4 @@ def _interpolated(run_dir: Path) -> frozenset[str]:
         return frozenset()
     if not isinstance(saved, dict):
         return frozenset()
-    return frozenset(k for k, v in flatten(saved).items() if isinstance(v, str) and "${" in v)
+    return frozenset(following_keys(saved))

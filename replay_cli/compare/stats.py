@@ -63,8 +63,11 @@ def confidence_interval(mean: float, std: float, n: int) -> tuple[float | None, 
 
 @dataclass(frozen=True)
 class Significance:
-    test: str  # e.g. "paired t", "Welch t (seeds differ)"
+    test: str  # what was computed, e.g. "paired t", "Welch t (unpaired: seeds differ)", "n/a: no runs"
     p_value: float | None  # None: too few runs, or no variation to test
+
+
+NO_RUNS, ONE_RUN = "n/a: no runs", "n/a: one run"
 
 
 def versus_baseline(
@@ -75,31 +78,51 @@ def versus_baseline(
 ) -> Significance:
     """Two-sided test of ``values`` against ``baseline``, each a list of (seed, metric of one run).
 
-    Paired when both ran the same seeds, each once, at least two (``paired`` forces either way)."""
+    Paired when both ran the same seeds, each once, at least two (``paired`` forces either way).
+    ``test`` of the result says what was computed: ``n/a: no runs`` / ``n/a: one run`` when a side has
+    too few runs for any test; ``paired t`` or ``paired Wilcoxon``; otherwise the unpaired test and
+    why it is unpaired (``seeds differ``, ``one seed each``: both sides ran the same single seed,
+    ``a seed repeats``, or ``forced``)."""
     from functools import partial
 
     from scipy import stats
 
     if test not in TESTS:
         raise ValueError(f"test must be one of {TESTS}, not {test!r}")
+    if not values or not baseline:
+        return Significance(NO_RUNS, None)
+    if min(len(values), len(baseline)) < 2:
+        return Significance(ONE_RUN, None)
     mine, theirs = dict(values), dict(baseline)
-    if paired is None:
-        once = len(mine) == len(values) and len(theirs) == len(baseline)
-        paired = once and set(mine) == set(theirs) and len(mine) >= 2
-    if paired:
+    reason = _unpaired_because(mine, theirs, len(values), len(baseline))
+    if paired is not None:
+        reason = None if paired else (reason or "forced")
+    if reason is None:
         seeds = sorted(mine, key=str)
         a, b = [mine[s] for s in seeds], [theirs[s] for s in seeds]
-        name, run = ("paired t", stats.ttest_rel) if test == "t" else ("Wilcoxon", stats.wilcoxon)
+        name, run = ("paired t", stats.ttest_rel) if test == "t" else ("paired Wilcoxon", stats.wilcoxon)
     else:
         a, b = [value for _, value in values], [value for _, value in baseline]
         if test == "t":
-            name, run = "Welch t (seeds differ)", partial(stats.ttest_ind, equal_var=False)
+            name, run = f"Welch t (unpaired: {reason})", partial(stats.ttest_ind, equal_var=False)
         else:
-            name, run = "Mann-Whitney U (seeds differ)", partial(stats.mannwhitneyu, alternative="two-sided")
-    if min(len(a), len(b)) < 2:
-        return Significance(name, None)
+            name = f"Mann-Whitney U (unpaired: {reason})"
+            run = partial(stats.mannwhitneyu, alternative="two-sided")
     try:
         p_value = float(run(a, b).pvalue)
     except ValueError:  # e.g. Wilcoxon on differences that are all zero
         return Significance(name, None)
     return Significance(name, p_value if math.isfinite(p_value) else None)
+
+
+def _unpaired_because(
+    mine: dict[Any, float], theirs: dict[Any, float], n_mine: int, n_theirs: int
+) -> str | None:
+    """Why two groups cannot be paired over seeds (None: they can)."""
+    if set(mine) != set(theirs):
+        return "seeds differ"
+    if len(mine) < 2:
+        return "one seed each"
+    if len(mine) < n_mine or len(theirs) < n_theirs:
+        return "a seed repeats"
+    return None

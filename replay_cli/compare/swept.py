@@ -3,8 +3,9 @@
 Changing one option changes many resolved values (``storage=class_balanced`` swaps the whole storage
 node, ``mem_size`` is copied into ``storage.policy.max_size``, ``benchmark.seed`` follows ``seed``). The
 user thinks in the keys they typed, so those win: Hydra's recorded overrides first, then top-level keys
-and group names, then any nested value that is neither an interpolation in the saved config nor
-already determined by the keys kept so far and the seed.
+and group names, then any nested value that is neither an interpolation (results.json's ``follows``,
+or Hydra's saved config: in a config file, a preset or typed as ``key=${other}``) nor already
+determined by the keys kept so far and the seed.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def swept_keys(runs: Sequence[Run]) -> list[str]:
     views = [run.settings for run in runs if run.config]
     ordered = list(dict.fromkeys(key for view in views for key in view))
     typed = list(dict.fromkeys(key for run in runs for key in (run.overrides or {})))
-    interpolated = {key for run in runs for key in run.interpolated} - set(typed)
+    interpolated = {key for run in runs for key in run.interpolated} - _typed_as_values(runs)
     differing = [key for key in ordered if compared(key) and key not in interpolated and _varies(key, views)]
     kept = [key for key in differing if key in typed or "." not in key]
     for key in sorted((k for k in differing if k not in kept), key=lambda k: k.count(".")):
@@ -44,6 +45,14 @@ def swept_keys(runs: Sequence[Run]) -> list[str]:
     return [key for key in typed if key in kept] + [
         key for key in differing if key in kept and key not in typed
     ]
+
+
+def _typed_as_values(runs: Sequence[Run]) -> set[str]:
+    r"""Keys some run was given a value of its own on the command line (``split_seed=3``, not
+    ``split_seed=${seed}``, which Hydra records as ``$\{seed\}``): there they no longer follow another
+    key."""
+    typed = [(key, value) for run in runs for key, value in (run.overrides or {}).items()]
+    return {key for key, value in typed if "${" not in value.replace("\\{", "{")}
 
 
 def _varies(key: str, views: Sequence[dict[str, Any]]) -> bool:

@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 from replay_cli.compare.comparison import METRICS, Comparison, Group
+from replay_cli.config.keys import metric_label
 
 FORMATS = ("table", "csv", "json", "markdown")
 _DIGITS = {"train_seconds": 2}
@@ -32,7 +33,8 @@ def fmt_stat(mean: float | None, std: float | None, metric: str) -> str:
 def headers(comparison: Comparison) -> list[str]:
     extra = ["excluded"] if comparison.excluded_runs else []
     chosen = _selection_headers(comparison)
-    return [*comparison.key_columns, "n", *extra, *chosen, *METRICS, CI, P_VALUE, TEST, BASELINE]
+    metrics = [metric_label(metric) for metric in METRICS]
+    return [*comparison.key_columns, "n", *extra, *chosen, *metrics, CI, P_VALUE, TEST, BASELINE]
 
 
 def _selection_headers(comparison: Comparison) -> list[str]:
@@ -162,8 +164,8 @@ def _rich(comparison: Comparison) -> str:
 
     table = Table(title=title(comparison))
     for name in headers(comparison):
-        is_metric = name in (*METRICS, CI, P_VALUE)
-        shown = f"{name} {'↓' if name == comparison.metric else ''}".strip()
+        is_metric = name in (*map(metric_label, METRICS), CI, P_VALUE)
+        shown = f"{name} {'↓' if name == metric_label(comparison.metric) else ''}".strip()
         table.add_column(shown, justify="right" if is_metric or name == "n" else "left")
     for row in cells(comparison):
         table.add_row(*row)

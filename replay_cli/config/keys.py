@@ -53,6 +53,23 @@ def metric_value(results: Mapping[str, Any], name: str) -> float | None:
     return None if value is None else float(value)
 
 
+# What each accuracy averages, in the words every view prints beside its name (console summary,
+# replay-compare's headers, figure axes): two "average accuracies" that differ when experiences differ
+# in size. See README: results.json.
+AVERAGED_OVER = {
+    "final_average_accuracy": "average over experiences",
+    "final_stream_accuracy": "stream, per sample",
+    "task_il_final_average_accuracy": "task-IL, average over experiences",
+}
+
+
+def metric_label(metric: str, readable: bool = False) -> str:
+    """``final_average_accuracy (average over experiences)``; with ``readable``, underscores as spaces
+    (axis labels). A metric without an entry in :data:`AVERAGED_OVER` is its own label."""
+    name = metric.replace("_", " ") if readable else metric
+    return f"{name} ({AVERAGED_OVER[metric]})" if metric in AVERAGED_OVER else name
+
+
 # Keys (and, with their dotted children, nodes) that change how a run looks, where it logs or how fast
 # it loads data, never its numbers: a resume may change them and replay-compare never groups by them.
 PRESENTATION_KEYS = ("resume", "print_config", "progress", "num_threads", "fast_path", "logger")
@@ -73,6 +90,25 @@ EXPERIMENT_KINDS = ("benchmark", "strategy", "protocol")
 def is_presentation(key: str) -> bool:
     """True for a presentation key or any key below one (``logger.mode``); ``progress_x`` is not one."""
     return any(key == root or key.startswith(f"{root}.") for root in PRESENTATION_KEYS)
+
+
+FOLLOWS = "follows"  # results.json, W&B config and sweep summary: the keys that follow another
+
+
+def following_keys(unresolved: Mapping[str, Any]) -> dict[str, str]:
+    """Keys whose value is an interpolation (``benchmark.split_seed: ${seed}``), wherever it was written:
+    config file, experiment preset or command line. ``unresolved``: the composed config before
+    resolution (``OmegaConf.to_container(cfg, resolve=False)``). Returns dotted key -> the expression.
+    Their value follows other keys, so no view ever groups runs by them."""
+    return {
+        key: value for key, value in flatten(unresolved).items() if isinstance(value, str) and "${" in value
+    }
+
+
+def config_columns(config: Mapping[str, Any], follows: Mapping[str, str]) -> dict[str, Any]:
+    """A run's config as W&B's config columns and the sweep summary's columns: :func:`flatten`, plus
+    ``follows`` (the sorted keys of :func:`following_keys`), so every view says which keys follow."""
+    return {**flatten(config), FOLLOWS: sorted(follows)}
 
 
 def flatten(config: Mapping[str, Any]) -> dict[str, Any]:

@@ -37,3 +37,23 @@ def loader_settings(loader: Any, fast_path: bool, device: str) -> dict[str, Any]
     if persistent == AUTO:
         persistent = False
     return {"num_workers": workers, "pin_memory": pin, "persistent_workers": persistent and workers > 0}
+
+
+def standard_start_method() -> str | None:
+    """Make loader worker processes start as in a plain ``replay-run``, also inside a launcher's worker.
+
+    joblib's loky workers set the process-wide start method to ``loky``, whose processes a torch
+    DataLoader cannot start (``'Process' object has no attribute 'env'``, hydra #964); Avalanche's
+    replay loader passes no ``multiprocessing_context`` on to torch, so the default is what its workers
+    use. When the default is not one of Python's own (fork, spawn, forkserver), it is set back to this
+    platform's default (``fork`` on Linux before Python 3.14): the same start method as the basic
+    launcher, hence the same samples in the same order. Called only when ``loader.num_workers > 0``;
+    returns the start method the loaders will use (None: left as it was, unset)."""
+    import multiprocessing
+
+    current = multiprocessing.get_start_method(allow_none=True)
+    if current is None or current in ("fork", "spawn", "forkserver"):
+        return current
+    platform_default = multiprocessing.get_all_start_methods()[0]
+    multiprocessing.set_start_method(platform_default, force=True)
+    return platform_default

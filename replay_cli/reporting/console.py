@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
+from replay_cli.config.keys import metric_label
 from replay_cli.reporting.class_views import TASK_IL_MASKED, TASK_IL_SAME
 
 console = Console(stderr=False, highlight=False)
@@ -95,7 +96,7 @@ class ConsoleSummary:
             console.print(f"task-IL: {TASK_IL_SAME}")
         summary = Table(title=f"replay-run: {results.status}", show_header=False)
         for key, value in results.summary().items():
-            summary.add_row(key, _fmt(value))
+            summary.add_row(metric_label(key), _fmt(value))
         console.print(summary)
 
 

@@ -51,6 +51,7 @@ class RunResults:
     validation_accuracy_matrix: list[list[float]] = field(default_factory=list)
     validation_stream_accuracy: list[float | None] = field(default_factory=list)
     stop_after: int | None = None  # stop_after=K: only the first K experiences trained and evaluated
+    follows: dict[str, str] = field(default_factory=dict)  # keys set to ${another key}: never grouped
     started_at: float = field(default_factory=time.time)
     finished_at: float | None = None
 
@@ -279,6 +280,7 @@ class RunResults:
             },
             "versions": versions(),
             "config": self.config,
+            "follows": self.follows,
         }
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from replay_cli.config.keys import HEADLINE_METRICS, flatten
+from replay_cli.config.keys import HEADLINE_METRICS, config_columns
 
 MODES = ("auto", "online", "offline", "disabled")
 
@@ -86,8 +86,10 @@ class WandbLogger:
         dir: str | None = None,
         init_timeout: float = 30,
         resume_id: str | None = None,
+        follows: dict[str, str] | None = None,
     ):
         self.run: Any = None
+        self.follows = follows or {}
         self.resume_id = resume_id
         self.logged: set[int] = set()  # training steps this W&B run already has
         self.mode = resolve_mode(mode)
@@ -123,7 +125,7 @@ class WandbLogger:
             name=name or run_name(config),
             mode=self.mode,
             dir=str(self.directory),
-            config=flatten(config),
+            config=config_columns(config, self.follows),
             reinit="finish_previous",
             id=self.resume_id,
             resume="allow" if self.resume_id else None,
@@ -198,6 +200,7 @@ class WandbLogger:
         from replay_cli.reporting.class_views import wandb_final_views
         from replay_cli.reporting.figures import accuracy_heatmap
 
+        self._log_step(results)  # the end-of-run row joins a step whose metrics this run has
         if results.accuracy_matrix:
             columns = ["after_step"] + [f"exp_{j}" for j in range(results.n_experiences)]
             table = [[i, *row] for i, row in enumerate(results.accuracy_matrix)]

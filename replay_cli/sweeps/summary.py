@@ -17,7 +17,13 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from replay_cli.config.keys import HEADLINE_METRICS, VALIDATION_METRICS, flatten
+from replay_cli.config.keys import (
+    FOLLOWS,
+    HEADLINE_METRICS,
+    VALIDATION_METRICS,
+    config_columns,
+    following_keys,
+)
 from replay_cli.reporting.results import RESULTS_FILE, write_json_atomic
 
 SUMMARY_NAME = "sweep_summary"
@@ -25,6 +31,7 @@ VALIDATION_COLUMNS = tuple(f"validation.{name}" for name in VALIDATION_METRICS)
 COLUMNS = (
     "job",
     "overrides",
+    FOLLOWS,
     "status",
     *HEADLINE_METRICS,
     *VALIDATION_COLUMNS,
@@ -46,7 +53,7 @@ def job_row(job_dir: Path) -> dict[str, Any]:
     results_path = job_dir / RESULTS_FILE
     if not results_path.is_file():
         failed = {"status": "failed", "error": "the job wrote no results.json"}
-        return {**row, **failed, **flatten(_composed_config(job_dir))}
+        return {**row, **failed, **config_columns(*_composed_config(job_dir))}
     results = json.loads(results_path.read_text())
     status = results.get("status", "failed")
     if status == "running":  # the job is gone (killed, preempted) and never said how it ended
@@ -55,22 +62,24 @@ def job_row(job_dir: Path) -> dict[str, Any]:
     validation = results.get("validation") or {}
     row.update({f"validation.{key}": validation.get(key) for key in VALIDATION_METRICS})
     row.update(status=status, error=results.get("error"), experiences_done=results.get("experiences_done"))
-    return {**row, **flatten(results.get("config") or {})}
+    return {**row, **config_columns(results.get("config") or {}, results.get(FOLLOWS) or {})}
 
 
-def _composed_config(job_dir: Path) -> dict[str, Any]:
-    """The config Hydra saved for a job that left no results: resolved where it can be."""
+def _composed_config(job_dir: Path) -> tuple[dict[str, Any], dict[str, str]]:
+    """The config Hydra saved for a job that left no results (resolved where it can be) and the keys
+    that follow another in it."""
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
     try:
         config = OmegaConf.load(job_dir / ".hydra" / "config.yaml")
     except (OSError, OmegaConfBaseException):
-        return {}
+        return {}, {}
+    unresolved: dict[str, Any] = OmegaConf.to_container(config, resolve=False)  # type: ignore[assignment]
     try:
-        return OmegaConf.to_container(config, resolve=True)  # type: ignore[return-value]
+        return OmegaConf.to_container(config, resolve=True), following_keys(unresolved)  # type: ignore[return-value]
     except OmegaConfBaseException:
-        return OmegaConf.to_container(config, resolve=False)  # type: ignore[return-value]
+        return unresolved, following_keys(unresolved)
 
 
 def summarize(sweep_dir: Path) -> list[dict[str, Any]]:

@@ -58,8 +58,11 @@ def build_fast_path_plugin(cfg: DictConfig, benchmark: Benchmark) -> Any:
     return FastPathPlugin(benchmark.positions)
 
 
-def build_loggers(cfg: DictConfig, run_dir: Any, resume_id: str | None = None) -> list[Any]:
-    """The logger group's sink (W&B), or none for ``logger=none``; ``resume_id`` continues a run."""
+def build_loggers(
+    cfg: DictConfig, run_dir: Any, resume_id: str | None = None, follows: dict[str, str] | None = None
+) -> list[Any]:
+    """The logger group's sink (W&B), or none for ``logger=none``; ``resume_id`` continues a run;
+    ``follows``: the keys whose value follows another (:func:`replay_cli.config.keys.following_keys`)."""
     from hydra.utils import instantiate
 
     if not cfg.get("logger"):
@@ -68,6 +71,12 @@ def build_loggers(cfg: DictConfig, run_dir: Any, resume_id: str | None = None) -
     resume = {"resume_id": resume_id} if resume_id else {}
     return [
         instantiate(
-            cfg.logger, run_dir=run_dir, run_config=run_config, _recursive_=False, _convert_="all", **resume
+            cfg.logger,
+            run_dir=run_dir,
+            run_config=run_config,
+            follows=follows or {},
+            _recursive_=False,
+            _convert_="all",
+            **resume,
         )
     ]

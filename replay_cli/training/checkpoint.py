@@ -95,9 +95,12 @@ _warned: dict[str, bool] = {}  # one warning per run directory, not one per step
 
 
 class Checkpointer:
-    """A results sink that checkpoints after every step; it comes after every sink that records
-    results (files, W&B), so a checkpoint only exists for a step they have all written, and before
-    the console's step line, so a step printed as done can be resumed from."""
+    """A results sink that checkpoints after every step: the step's commit point. It comes before
+    every other sink (results.json, W&B, the console's step line) and, with signals held back while
+    a step is recorded (:mod:`replay_cli.training.signals`), an interruption finds them all at the
+    checkpoint's step. Only SIGKILL can stop the process in between: then the other records are at
+    most one step behind the checkpoint, and a resume completes them (W&B logs the steps its files
+    lack, results.json is rewritten from the checkpoint's results); none is ever ahead of it."""
 
     def __init__(
         self, run_dir: Path, config: dict[str, Any], strategy: Any, loggers: list[Any], resumed: bool = False

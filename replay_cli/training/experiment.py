@@ -14,12 +14,13 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from replay_cli.config.instantiate import instantiate_group
+from replay_cli.config.keys import following_keys
 from replay_cli.config.validation import (
     validate_against_benchmark,
     validate_feature_layer,
     validate_model_needs,
 )
-from replay_cli.data.loaders import loader_settings
+from replay_cli.data.loaders import loader_settings, standard_start_method
 from replay_cli.data.validation import VALID_STREAM, held_out
 from replay_cli.errors import RunFailed, RunInterrupted
 from replay_cli.reporting import metrics
@@ -30,6 +31,7 @@ from replay_cli.strategies.build import buffer_samples, build_strategy, method_b
 from replay_cli.training import builders
 from replay_cli.training.anytime import AnytimeEvaluation
 from replay_cli.training.checkpoint import Checkpointer, restore_rng, restore_training_state, rng_state
+from replay_cli.training.signals import signals_deferred
 
 
 def seed_everything(seed: int) -> None:
@@ -112,6 +114,7 @@ def _run(
             config=config,
             n_experiences=benchmark.n_test_experiences,
             n_steps=len(steps),
+            follows=following_keys(OmegaConf.to_container(cfg, resolve=False)),
             benchmark={
                 "name": benchmark.name,
                 "num_classes": benchmark.num_classes,
@@ -133,21 +136,23 @@ def _run(
             steps_done=len(results.accuracy_matrix),
         )
     loggers = builders.build_loggers(
-        cfg, run_dir, resume_id=checkpoint["wandb_run_id"] if checkpoint else None
+        cfg, run_dir, resume_id=checkpoint["wandb_run_id"] if checkpoint else None, follows=results.follows
     )
     test_tasks, test_sizes = benchmark.test_tasks_and_sizes()
     checkpointer = Checkpointer(run_dir, config, strategy, loggers, resumed=checkpoint is not None)
-    sinks: list[ResultsSink] = [  # the console's step line last: a step printed is a step resumable
+    sinks: list[ResultsSink] = [  # the checkpoint first: it commits the step, the others follow it
+        checkpointer,
         ResultsFile(run_dir),
         ClassViewFiles(run_dir),
         *loggers,
         *extra_sinks,
-        checkpointer,
         ConsoleSummary(),
     ]
     loader = loader_settings(
         cfg.get("loader"), bool(cfg.get("fast_path")), resolve_device(cfg.strategy.device)
     )
+    if loader["num_workers"]:
+        standard_start_method()  # loader workers inside a launcher's worker process (joblib's loky)
     if anytime is not None:  # the anytime curve: stream accuracy while training
 
         def probe(samples_seen: int, experience: int) -> None:
@@ -169,21 +174,22 @@ def _run(
             validation = _evaluate_validation(strategy, benchmark, loader)
             evaluation = strategy.eval(benchmark.test_stream, **loader)
             row = metrics.accuracy_row(evaluation, benchmark.n_test_experiences)
-            results.add_step(
-                row=row,
-                seen=step.seen,
-                stream_accuracy=_stream_accuracy(evaluation, row, benchmark, test_sizes),
-                composition=metrics.buffer_composition(
-                    buffer_samples(strategy, cfg.strategy.get("buffer_reader"))
-                ),
-                train_seconds=trained - started,
-                eval_seconds=time.perf_counter() - trained,
-                per_task=metrics.per_task_accuracy(row, test_tasks, test_sizes),
-                views=class_views.views(),
-            )
-            if validation is not None:
-                results.add_validation(*validation)
-            _tell(sinks, "experience_done", results)
+            with signals_deferred():  # a step is recorded everywhere or nowhere (SIGKILL: see sinks)
+                results.add_step(
+                    row=row,
+                    seen=step.seen,
+                    stream_accuracy=_stream_accuracy(evaluation, row, benchmark, test_sizes),
+                    composition=metrics.buffer_composition(
+                        buffer_samples(strategy, cfg.strategy.get("buffer_reader"))
+                    ),
+                    train_seconds=trained - started,
+                    eval_seconds=time.perf_counter() - trained,
+                    per_task=metrics.per_task_accuracy(row, test_tasks, test_sizes),
+                    views=class_views.views(),
+                )
+                if validation is not None:
+                    results.add_validation(*validation)
+                _tell(sinks, "experience_done", results)
     except KeyboardInterrupt as interruption:
         done = len(results.accuracy_matrix)
         reason = "interrupted by a signal" if done else "interrupted before the first step"
@@ -243,8 +249,8 @@ def _end_early(
     checkpointer: Checkpointer,
 ) -> str:
     """Record how the run stopped and tell the sinks; returns the resume hint when a checkpoint the
-    run can resume from was written (a signal can land after a step's results and before its
-    checkpoint; a method whose state checkpoints cannot hold is never resumable)."""
+    run can resume from was written (none before the first step's; a method whose state checkpoints
+    cannot hold is never resumable)."""
     results.finish(status, reason)
     _tell(sinks, "run_ended", results)
     if checkpointer.resumable:

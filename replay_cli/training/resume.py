@@ -109,8 +109,10 @@ def check_checkpoint_belongs(run_dir: Path, state: dict[str, Any]) -> None:
     if results is None or "accuracy_matrix" not in results:
         return
     saved_rows, rows = state["results"]["accuracy_matrix"], results["accuracy_matrix"]
-    # results.json is written before the checkpoint: it may be one step ahead, never behind or different
-    if rows[: len(saved_rows)] != saved_rows or not 0 <= len(rows) - len(saved_rows) <= 1:
+    # results.json follows the checkpoint: one step behind after a SIGKILL between the two writes (one
+    # ahead in directories of earlier versions, which wrote it first); never further, never different
+    shared = min(len(rows), len(saved_rows))
+    if rows[:shared] != saved_rows[:shared] or abs(len(rows) - len(saved_rows)) > 1:
         raise UsageError(
             f"{where} belongs to another run: it holds {len(saved_rows)} finished steps, "
             f"{run_dir / RESULTS_FILE} {len(rows)} (different accuracies); nothing was resumed"
