@@ -3,7 +3,7 @@ held-out samples by identity, class stratification, determinism, and what a run 
 
 import pytest
 
-from replay_cli.data.benchmarks import attribute_tensor
+from replay_cli.data.origin import attribute_tensor
 from replay_cli.data.validation import held_out, stratified_split
 from replay_cli.reporting import metrics
 from replay_cli.training import builders

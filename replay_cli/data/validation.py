@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from replay_cli.data.benchmarks import Benchmark, attribute_tensor, with_origin_experience
+from replay_cli.data.benchmarks import Benchmark, with_origin_experience
+from replay_cli.data.origin import attribute_tensor
 from replay_cli.errors import ConfigError
 
 VALID_STREAM = "valid"  # Avalanche's name for it: metrics read ``.../valid_stream/...``

@@ -47,7 +47,7 @@ def locate(storage_policy: Any, experience_dataset: Any) -> tuple[Any, Any] | No
     :mod:`replay_cli.storage.indexed`; read once per experience); None for any other policy."""
     if not hasattr(storage_policy, "add_positions"):
         return None
-    from replay_cli.data.benchmarks import attribute_tensor
+    from replay_cli.data.origin import attribute_tensor
 
     positions = storage_policy.positions.of(experience_dataset)
     return positions, attribute_tensor(experience_dataset, "targets")
