@@ -24,12 +24,23 @@ HIGHER_IS_BETTER: dict[str, bool] = {
     "task_il_final_average_accuracy": True,
     "task_il_forgetting": False,
     "task_il_bwt": True,
+    # what the run cost (replay_cli.reporting.cost): training FLOPs, the largest buffer in bytes
+    "train_flops": False,
+    "buffer_bytes": False,
 }
 HEADLINE_METRICS = tuple(HIGHER_IS_BETTER)
 
 # Keys (and, with their dotted children, nodes) that change how a run looks, where it logs or how fast
 # it loads data, never its numbers: a resume may change them and replay-compare never groups by them.
-PRESENTATION_KEYS = ("resume", "print_config", "progress", "num_threads", "fast_path", "logger")
+PRESENTATION_KEYS = (
+    "resume",
+    "print_config",
+    "progress",
+    "num_threads",
+    "fast_path",
+    "logger",
+    "instruments",
+)
 
 # Runs that differ in one of these are different experiments: replay-compare never averages them together.
 EXPERIMENT_KINDS = ("benchmark", "strategy", "protocol")

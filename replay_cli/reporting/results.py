@@ -18,6 +18,7 @@ from typing import Any, BinaryIO, Protocol
 
 from replay_cli.reporting import metrics
 from replay_cli.reporting.class_views import TASK_IL_MASKED, TASK_IL_SAME, ClassViews, samples_per_class
+from replay_cli.reporting.instrument_keys import cost_summary, cost_totals, instrument_metrics
 
 RESULTS_FILE = "results.json"
 
@@ -44,6 +45,9 @@ class RunResults:
     confusion_matrix: list[list[int]] | None = None  # of the latest step: rows true, columns predicted
     # online protocol with eval_every: [{"samples_seen": int, "stream_accuracy": float}, ...]
     anytime_accuracy: list[dict[str, Any]] = field(default_factory=list)
+    # per step: what it cost (replay_cli.reporting.cost) and what the buffer did (.diagnostics)
+    cost: list[dict[str, Any]] = field(default_factory=list)
+    diagnostics: list[dict[str, Any]] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
     finished_at: float | None = None
 
@@ -76,6 +80,11 @@ class RunResults:
         else:
             self.task_il_evaluation = TASK_IL_MASKED
             self.task_il_accuracy_matrix = [*(self.task_il_accuracy_matrix or []), views.task_il_row]
+
+    def add_instruments(self, cost: dict[str, Any], diagnostics: dict[str, Any]) -> None:
+        """The latest step's cost and replay diagnostics (after :meth:`add_step`)."""
+        self.cost.append(cost)
+        self.diagnostics.append(diagnostics)
 
     def add_anytime(self, samples_seen: int, stream_accuracy: float | None) -> None:
         """One point of the anytime curve: stream accuracy after ``samples_seen`` training samples."""
@@ -125,6 +134,7 @@ class RunResults:
         }
         record.update({f"accuracy/exp_{j}": value for j, value in enumerate(self.accuracy_matrix[step])})
         record.update(self._class_view_metrics(step))
+        record.update(instrument_metrics(self, step))
         composition = self.buffer_composition[step]
         record["buffer/size"] = composition["size"]
         for kind in ("class", "experience", "task"):
@@ -155,6 +165,7 @@ class RunResults:
             "bwt": metrics.backward_transfer(self.accuracy_matrix),
             "train_seconds": sum(self.train_seconds),
             **self.task_il_summary(),
+            **cost_summary(self.cost),
         }
 
     def task_il_summary(self) -> dict[str, float | None]:
@@ -189,6 +200,8 @@ class RunResults:
             "confusion_matrix": self.confusion_matrix,
             "buffer_composition": self.buffer_composition,
             "anytime_accuracy": self.anytime_accuracy,
+            "cost": {"per_step": self.cost, **cost_totals(self.cost)},
+            "diagnostics": {"per_step": self.diagnostics},
             "timings": {
                 "train_seconds_per_experience": self.train_seconds,
                 "eval_seconds_per_experience": self.eval_seconds,

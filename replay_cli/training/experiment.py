@@ -88,8 +88,16 @@ def _run(
     model = builders.build_model(cfg, benchmark)
     validate_feature_layer(cfg, model)
     validate_model_needs(cfg, model)
+    from replay_cli.reporting.instruments import build_instruments
+
     class_views = build_class_views_plugin(benchmark, model)  # task-IL, per-class, confusion: same pass
-    extra = (builders.build_fast_path_plugin(cfg, benchmark), progress_plugin(cfg.progress), class_views)
+    instruments = build_instruments(cfg, benchmark, run_dir)  # cost accounting, replay diagnostics
+    extra = (
+        builders.build_fast_path_plugin(cfg, benchmark),
+        progress_plugin(cfg.progress),
+        class_views,
+        *instruments.plugins,
+    )
     strategy = build_strategy(cfg, model, [p for p in extra if p is not None], benchmark=benchmark)
     protocol = instantiate_group(cfg.protocol)
     steps = protocol.steps(benchmark.train_stream, strategy)
@@ -168,6 +176,7 @@ def _run(
                 per_task=metrics.per_task_accuracy(row, test_tasks, test_sizes),
                 views=class_views.views(),
             )
+            instruments.step_done(results, strategy)
             _tell(sinks, "experience_done", results)
     except KeyboardInterrupt as interruption:
         done = len(results.accuracy_matrix)

@@ -1,0 +1,275 @@
+"""What the replay buffer does, per training step: how often each buffered sample is replayed, how
+much the model memorises its buffer, which test samples are forgotten, and what the buffer holds.
+
+Verwimp et al. 2021 ("Rehearsal revealed: the limits and merits of revisiting samples in continual
+learning") show that rehearsal overfits its buffer: accuracy on buffered samples stays near 100%
+while held-out samples of the same classes are forgotten. Forgetting events are Toneva et al. 2019
+("An Empirical Study of Example Forgetting during Deep Neural Network Learning"), counted here across
+training steps instead of epochs.
+
+The functions below are pure (tensors and lists in, numbers out); :class:`ReplayCounter` and
+:class:`TestCorrectness` watch the run (see :mod:`replay_cli.reporting.instruments`).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+FORGETTING_CSV = "forgetting_events.csv"
+REPLAY_COUNTS_CSV = "replay_counts.csv"
+GALLERY_PNG = "buffer_gallery_step_{step}.png"
+MOST_FORGOTTEN = 100  # test samples listed in the forgetting-events file
+
+
+# ---------------------------------------------------------------- replay counts
+
+
+def row_keys(inputs: Any) -> list[int]:
+    """One key per row of ``inputs`` (N, ...): equal rows, equal keys (the bytes' hash)."""
+    flat = inputs.detach().reshape(len(inputs), -1).cpu().contiguous().numpy()
+    return [hash(row.tobytes()) for row in flat]
+
+
+class ReplayCounter:
+    """How many times each sample of the buffer was replayed: a sample counts once each time a
+    training backward pass reaches the model's output on it (the model's input row equal to the
+    sample as training reads it). The buffer is the one held when the step's training call starts
+    (:meth:`start`): the one the method replays from; a sample admitted during the call (per-iteration
+    reservoir) is counted from the next call on. Inputs drawn with random augmentation (CIFAR's crops
+    and flips) never equal the stored sample: their replays are not seen."""
+
+    def __init__(self) -> None:
+        self._slots: dict[int, int] = {}
+        self.ids: list[tuple[int, int]] = []
+        self.counts: list[int] = []
+        self.total: Counter[tuple[int, int]] = Counter()  # per sample id, over the whole run
+
+    def start(self, inputs: Any | None, ids: Sequence[tuple[int, int]]) -> None:
+        """Watch the buffer whose samples, as training reads them, are ``inputs`` (N, ...), and whose
+        ids are ``ids`` ((experience of origin, index in it) per sample)."""
+        self.ids, self.counts = list(ids), [0] * len(ids)
+        self._slots = (
+            {} if inputs is None else {key: i for i, key in reversed(list(enumerate(row_keys(inputs))))}
+        )
+
+    def forward(self, args: tuple[Any, ...]) -> list[int] | None:
+        import torch
+
+        if not self._slots or not torch.is_grad_enabled():
+            return None
+        found = (self._slots.get(key) for key in row_keys(args[0]))
+        return [slot for slot in found if slot is not None]
+
+    def backward(self, slots: list[int] | None) -> None:
+        for slot in slots or ():
+            self.counts[slot] += 1
+            self.total[self.ids[slot]] += 1
+
+    def summary(self) -> dict[str, Any] | None:
+        """This step's distribution over the watched buffer: ``replays`` (all), ``mean``, ``max`` and
+        ``never_replayed_share`` (the share of its samples replayed zero times); None without one."""
+        return replay_count_summary(self.counts) if self.counts else None
+
+
+def replay_count_summary(counts: Sequence[int]) -> dict[str, Any]:
+    """``counts``: replays of each buffered sample -> total, mean, max, share never replayed."""
+    return {
+        "replays": int(sum(counts)),
+        "mean": sum(counts) / len(counts),
+        "max": int(max(counts)),
+        "never_replayed_share": sum(1 for c in counts if c == 0) / len(counts),
+    }
+
+
+# ---------------------------------------------------------------- memory overfitting
+
+
+def memory_overfitting(
+    buffer_correct: Sequence[bool],
+    buffer_targets: Sequence[int],
+    buffer_origin: Sequence[int],
+    heldout_accuracy: dict[str, float],
+    heldout_samples: dict[str, int],
+) -> dict[str, Any]:
+    """Accuracy on the buffer's own samples against accuracy on held-out samples of the same classes,
+    per experience of origin (Verwimp et al. 2021); ``gap`` = buffer - held-out (in [−1, 1]: how much
+    the model memorises its buffer).
+
+    ``buffer_correct[i]``: the model's prediction of buffered sample ``i`` is its label;
+    ``heldout_accuracy`` / ``heldout_samples``: per class (str) of the held-out set (test, or
+    validation when the run has one). The held-out accuracy of an origin is the held-out accuracy
+    of the classes its buffered samples have, weighted by their held-out samples.
+    Returns ``{"buffer_accuracy", "heldout_accuracy", "gap", "per_experience": {e: {...}}}``."""
+    by_origin: dict[int, list[int]] = {}
+    for i, origin in enumerate(buffer_origin):
+        by_origin.setdefault(int(origin), []).append(i)
+    per_experience = {
+        str(e): _overfitting_of(members, buffer_correct, buffer_targets, heldout_accuracy, heldout_samples)
+        for e, members in sorted(by_origin.items())
+    }
+    overall = _overfitting_of(
+        range(len(buffer_correct)), buffer_correct, buffer_targets, heldout_accuracy, heldout_samples
+    )
+    return {**overall, "per_experience": per_experience}
+
+
+def _overfitting_of(
+    members: Sequence[int],
+    correct: Sequence[bool],
+    targets: Sequence[int],
+    heldout_accuracy: dict[str, float],
+    heldout_samples: dict[str, int],
+) -> dict[str, float | None]:
+    buffer_accuracy = sum(bool(correct[i]) for i in members) / len(members) if members else None
+    classes = {str(int(targets[i])) for i in members} & set(heldout_samples)
+    size = sum(heldout_samples[c] for c in classes)
+    heldout = sum(heldout_accuracy.get(c, 0.0) * heldout_samples[c] for c in classes) / size if size else None
+    gap = buffer_accuracy - heldout if buffer_accuracy is not None and heldout is not None else None
+    return {"buffer_accuracy": buffer_accuracy, "heldout_accuracy": heldout, "gap": gap}
+
+
+# ---------------------------------------------------------------- forgetting events
+
+
+class ForgettingEvents:
+    """Per test sample, how many times it went from correctly to wrongly classified between two
+    consecutive steps (Toneva et al. 2019's forgetting event, across steps)."""
+
+    def __init__(self) -> None:
+        self.previous: list[bool] | None = None
+        self.events: list[int] = []
+
+    def update(self, correct: Sequence[bool]) -> None:
+        correct = [bool(c) for c in correct]
+        if self.previous is None or len(self.previous) != len(correct):
+            self.events = [0] * len(correct)
+        else:
+            for i, (before, now) in enumerate(zip(self.previous, correct, strict=True)):
+                self.events[i] += before and not now
+        self.previous = correct
+
+    def state(self) -> dict[str, Any]:
+        return {"previous": self.previous, "events": self.events}
+
+    def load(self, state: dict[str, Any]) -> None:
+        self.previous, self.events = state.get("previous"), list(state.get("events") or [])
+
+
+def forgetting_summary(
+    events: Sequence[int], targets: Sequence[int], experiences: Sequence[int]
+) -> dict[str, Any]:
+    """Forgetting events summarised: ``total``, ``forgotten_share`` (test samples forgotten at least
+    once), and the mean events per sample of each class and of each test experience."""
+
+    def mean_by(keys: Sequence[int]) -> dict[str, float]:
+        sums: Counter[int] = Counter()
+        sizes: Counter[int] = Counter()
+        for key, n in zip(keys, events, strict=True):
+            sums[int(key)] += n
+            sizes[int(key)] += 1
+        return {str(k): sums[k] / sizes[k] for k in sorted(sizes)}
+
+    n = len(events)
+    return {
+        "total": int(sum(events)),
+        "forgotten_share": sum(1 for e in events if e) / n if n else None,
+        "per_class": mean_by(targets),
+        "per_experience": mean_by(experiences),
+    }
+
+
+def write_most_forgotten(
+    path: Path,
+    events: Sequence[int],
+    experiences: Sequence[int],
+    indices: Sequence[int],
+    targets: Sequence[int],
+) -> None:
+    """The :data:`MOST_FORGOTTEN` test samples with the most events (ties: stream order), as CSV:
+    ``test_experience, index, class, forgetting_events`` (``index``: position in that test
+    experience); samples never forgotten are left out."""
+    order = sorted(range(len(events)), key=lambda i: -events[i])[:MOST_FORGOTTEN]
+    rows = [[experiences[i], indices[i], targets[i], events[i]] for i in order if events[i]]
+    _write_csv(path, ["test_experience", "index", "class", "forgetting_events"], rows)
+
+
+# ---------------------------------------------------------------- buffer gallery
+
+
+LABEL_WIDTH = 24  # pixels left of each gallery row, where its class is written
+
+
+def gallery_grid(
+    images: Any, targets: Sequence[int], per_class: int = 10, scale: int = 4
+) -> tuple[Any, list[int]]:
+    """A grid of the buffer's images: one row per class (ascending), its first ``per_class``
+    samples in buffer order, each pixel repeated ``scale`` times, 1-pixel gaps, a black margin of
+    :data:`LABEL_WIDTH` pixels on the left for the class (see :func:`tile_box` for where a tile is).
+
+    ``images``: (N, C, H, W) as stored (uint8, or floats in [0, 1]: scaled to 0-255), C 1 or 3.
+    Returns ``(grid, classes)``: a uint8 array (H', W', 3) and the class of each row."""
+    import numpy as np
+    import torch
+
+    array = images.detach().cpu()
+    if array.is_floating_point():
+        array = array.float().clamp(0, 1).mul(255).round().to(torch.uint8)
+    array = array.numpy()
+    if array.shape[1] == 1:
+        array = np.repeat(array, 3, axis=1)
+    classes = sorted({int(t) for t in targets})
+    n, _, h, w = array.shape
+    bottom, right = tile_box(len(classes), per_class, (h, w), scale)[:2]
+    grid = np.zeros((bottom, right, 3), dtype=np.uint8)
+    for row, label in enumerate(classes):
+        members = [i for i in range(n) if int(targets[i]) == label][:per_class]
+        for col, i in enumerate(members):
+            top, left = tile_box(row, col, (h, w), scale)[:2]
+            tile = array[i].transpose(1, 2, 0).repeat(scale, axis=0).repeat(scale, axis=1)
+            grid[top : top + h * scale, left : left + w * scale] = tile
+    return grid, classes
+
+
+def tile_box(row: int, col: int, size: tuple[int, int], scale: int) -> tuple[int, int, int, int]:
+    """(top, left, height, width) in pixels of the gallery tile at ``row``, ``col`` for images of
+    ``size`` (H, W) shown ``scale`` times larger."""
+    height, width = size[0] * scale, size[1] * scale
+    return row * (height + 1), LABEL_WIDTH + col * (width + 1), height, width
+
+
+def write_gallery(
+    path: Path, grid: Any, classes: Sequence[int], size: tuple[int, int], scale: int = 4
+) -> None:
+    """The grid as a PNG: its exact pixels, with each row's class written in the left margin."""
+    from PIL import Image, ImageDraw
+
+    from replay_cli.reporting.results import replace_atomically
+
+    image = Image.fromarray(grid)
+    draw = ImageDraw.Draw(image)
+    for row, label in enumerate(classes):
+        top, _, height, _ = tile_box(row, 0, size, scale)
+        draw.text((2, top + max(0, height // 2 - 6)), str(label), fill=(255, 255, 255))
+    replace_atomically(path, lambda handle: image.save(handle, format="PNG"))
+
+
+def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    import io
+
+    from replay_cli.reporting.results import replace_atomically
+
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(header)
+    writer.writerows(rows)
+    replace_atomically(path, lambda handle: handle.write(text.getvalue().encode()))
+
+
+def write_replay_counts(path: Path, total: Counter) -> None:
+    """Replays of every sample replayed so far: ``experience, index, replays`` (its id: experience
+    of origin and index in it), most replayed first."""
+    _write_csv(path, ["experience", "index", "replays"], ([e, i, n] for (e, i), n in total.most_common()))

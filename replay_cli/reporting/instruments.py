@@ -1,0 +1,238 @@
+"""The run's instruments: cost accounting (:mod:`replay_cli.reporting.cost`) and replay diagnostics
+(:mod:`replay_cli.reporting.diagnostics`), as Avalanche plugins the strategy carries and one call
+after each step that records what they saw in the results and the run directory.
+
+Nothing here changes what a run computes: the extra passes (FLOPs probes on a copy of the model,
+the buffer's own evaluation) leave the model's state, its gradients and every random generator as
+they were, and are not counted as the method's cost.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from avalanche.training.plugins import SupervisedPlugin
+
+from replay_cli.reporting import diagnostics
+from replay_cli.reporting.cost import CostPlugin, buffer_bytes, stored_fields
+
+STATE_FILE = "diagnostics_state.json"  # forgetting-event and replay counts, so a resumed run continues them
+_EVAL_BATCH = 256
+
+
+class BufferWatch(SupervisedPlugin):
+    """Starts the replay counter on the buffer each training call replays from, and records which
+    test samples each evaluation classifies correctly (in stream order)."""
+
+    def __init__(self, counter: diagnostics.ReplayCounter, read_buffer: Any) -> None:
+        super().__init__()
+        self.counter, self.read_buffer = counter, read_buffer
+        self.correct: dict[int, list[Any]] = {}
+
+    def before_training_exp(self, strategy: Any, **kwargs: Any) -> None:
+        held = self.read_buffer(strategy)
+        if held is None or not len(held) or not hasattr(held, "__getitem__"):
+            self.counter.start(None, [])
+            return
+        import torch
+
+        from replay_cli.data.benchmarks import sample_references
+
+        inputs = torch.stack([held[i][0] for i in range(len(held))])
+        ids = [tuple(int(v) for v in row) for row in sample_references(held).tolist()]
+        self.counter.start(inputs, ids)
+
+    def before_eval(self, strategy: Any, **kwargs: Any) -> None:
+        self.correct = {}
+
+    def after_eval_iteration(self, strategy: Any, **kwargs: Any) -> None:
+        j = strategy.experience.current_experience
+        predicted = strategy.mb_output.detach().argmax(dim=1)
+        rows = self.correct.setdefault(j, [])
+        rows.append(((predicted == strategy.mb_y).cpu(), strategy.mb_y.cpu()))
+
+    def test_samples(self) -> tuple[list[bool], list[int], list[int], list[int]]:
+        """(correct, class, test experience, index in it) of every test sample of the last evaluation."""
+        correct, targets, experiences, indices = [], [], [], []
+        for j in sorted(self.correct):
+            hits = [h for batch, _ in self.correct[j] for h in batch.tolist()]
+            correct += hits
+            targets += [int(y) for _, labels in self.correct[j] for y in labels.tolist()]
+            experiences += [j] * len(hits)
+            indices += list(range(len(hits)))
+        return correct, targets, experiences, indices
+
+
+class Instruments:
+    """Plugins to give the strategy (:attr:`plugins`) and :meth:`step_done` to call after each
+    step's evaluation. ``read_buffer``: strategy -> what the method's buffer holds (see
+    :func:`replay_cli.strategies.build.buffer_samples`); ``heldout``: results -> (accuracy, samples)
+    per class of the held-out set the memory-overfitting gap compares with (default: the test
+    stream's, from the class views)."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        read_buffer: Any,
+        device: str,
+        image_benchmark: bool,
+        heldout: Any = None,
+    ) -> None:
+        self.run_dir, self.read_buffer, self.device = Path(run_dir), read_buffer, device
+        self.image_benchmark = image_benchmark
+        self.heldout = heldout or test_heldout
+        self.replays = diagnostics.ReplayCounter()
+        self.cost = CostPlugin(observers=(self.replays,))
+        self.watch = BufferWatch(self.replays, read_buffer)
+        self.forgetting = diagnostics.ForgettingEvents()
+        self._load_state()
+
+    @property
+    def plugins(self) -> list[Any]:
+        return [self.cost, self.watch]
+
+    def step_done(self, results: Any, strategy: Any) -> None:
+        """Record the step's cost and diagnostics in ``results`` and write the run directory's files."""
+        held = self.read_buffer(strategy)
+        cost = self.cost.step_cost(buffer_bytes(held), self.device)
+        step = len(results.accuracy_matrix) - 1
+        record: dict[str, Any] = {"replay_counts": self.replays.summary()}
+        with self.cost.not_counting():
+            record["memory_overfitting"] = self._overfitting(held, strategy, results)
+        record["forgetting_events"] = self._forgetting()
+        record["gallery"] = self.write_gallery(held, step)
+        results.add_instruments(cost, record)
+        if self.replays.total:
+            diagnostics.write_replay_counts(self.run_dir / diagnostics.REPLAY_COUNTS_CSV, self.replays.total)
+        self._save_state()
+
+    def _overfitting(self, held: Any, strategy: Any, results: Any) -> dict[str, Any] | None:
+        if (
+            held is None
+            or not len(held)
+            or not hasattr(held, "__getitem__")
+            or not results.per_class_accuracy
+        ):
+            return None
+        from replay_cli.data.benchmarks import sample_references
+
+        correct, targets = buffer_predictions(strategy.model, held, strategy.device)
+        origin = sample_references(held)[:, 0].tolist()
+        accuracy, samples = self.heldout(results)
+        return diagnostics.memory_overfitting(correct, targets, origin, accuracy, samples)
+
+    def _forgetting(self) -> dict[str, Any] | None:
+        correct, targets, experiences, indices = self.watch.test_samples()
+        if not correct:
+            return None
+        self.forgetting.update(correct)
+        events = self.forgetting.events
+        diagnostics.write_most_forgotten(
+            self.run_dir / diagnostics.FORGETTING_CSV, events, experiences, indices, targets
+        )
+        return diagnostics.forgetting_summary(events, targets, experiences)
+
+    def write_gallery(self, held: Any, step: int) -> str | None:
+        """The buffer gallery PNG of ``step`` (image benchmarks); its file name, or None."""
+        if not self.image_benchmark or held is None or not len(held) or not hasattr(held, "__getitem__"):
+            return None
+        stored = stored_inputs(held)
+        if stored is None or stored.dim() != 4 or stored.shape[1] not in (1, 3):
+            return None
+        grid, classes = diagnostics.gallery_grid(stored, held.targets)
+        name = diagnostics.GALLERY_PNG.format(step=step)
+        diagnostics.write_gallery(self.run_dir / name, grid, classes, tuple(stored.shape[2:]))
+        return name
+
+    def _save_state(self) -> None:
+        from replay_cli.reporting.results import write_json_atomic
+
+        total = [[e, i, n] for (e, i), n in self.replays.total.items()]
+        write_json_atomic(
+            self.run_dir / STATE_FILE, {"forgetting": self.forgetting.state(), "replays": total}
+        )
+
+    def _load_state(self) -> None:
+        path = self.run_dir / STATE_FILE
+        if not path.is_file():
+            return
+        state = json.loads(path.read_text())
+        self.forgetting.load(state.get("forgetting", {}))
+        for e, i, n in state.get("replays", []):
+            self.replays.total[(e, i)] = n
+
+
+def test_heldout(results: Any) -> tuple[dict[str, float], dict[str, int]]:
+    """Per-class accuracy and samples of the test stream after the latest step (the class views)."""
+    from replay_cli.reporting.class_views import samples_per_class
+
+    return results.per_class_accuracy[-1], samples_per_class(results.confusion_matrix or [])
+
+
+def buffer_predictions(model: Any, held: Any, device: Any) -> tuple[list[bool], list[int]]:
+    """Whether ``model`` classifies each buffered sample (read with the evaluation transforms) as
+    its label, and the labels. Evaluation mode, no gradients; the model's mode is put back."""
+    import torch
+    from avalanche.models.utils import avalanche_forward
+    from torch.utils.data import default_collate
+
+    from replay_cli.data.positions import PositionsView
+
+    dataset = held.dataset if isinstance(held, PositionsView) else held
+    dataset = dataset.eval() if hasattr(dataset, "eval") else dataset
+    training = model.training
+    model.eval()
+    correct: list[bool] = []
+    targets: list[int] = []
+    try:
+        with torch.no_grad():
+            for start in range(0, len(dataset), _EVAL_BATCH):
+                batch = default_collate(
+                    [dataset[i] for i in range(start, min(start + _EVAL_BATCH, len(dataset)))]
+                )
+                x, y, t = (f.to(device) for f in batch[:3])
+                output = avalanche_forward(model, x, t)
+                correct += (output.argmax(dim=1) == y).tolist()
+                targets += y.tolist()
+    finally:
+        model.train(training)
+    return correct, targets
+
+
+def stored_inputs(held: Any) -> Any:
+    """The buffer's inputs as stored (before any transform), (N, ...); None when unreadable."""
+    import torch
+
+    fields = stored_fields(held, torch.arange(len(held)))
+    return fields[0] if fields else None
+
+
+class NoInstruments:
+    """``instruments=false``: no plugin, nothing recorded (results.json ``cost`` and ``diagnostics``
+    stay empty)."""
+
+    plugins: tuple[Any, ...] = ()
+
+    def step_done(self, results: Any, strategy: Any) -> None:
+        """Nothing to record."""
+
+
+def build_instruments(cfg: Any, benchmark: Any, run_dir: Path) -> Instruments | NoInstruments:
+    """The run's instruments (unless ``instruments=false``): its buffer read as the buffer
+    composition reads it, its device, and whether its inputs are images (the gallery)."""
+    import functools
+
+    from replay_cli.strategies.build import buffer_samples, resolve_device
+
+    if not cfg.get("instruments", True):
+        return NoInstruments()
+
+    shape = tuple(benchmark.input_shape)
+    return Instruments(
+        run_dir,
+        functools.partial(buffer_samples, reader=cfg.strategy.get("buffer_reader")),
+        resolve_device(cfg.strategy.device),
+        image_benchmark=len(shape) == 3 and shape[0] in (1, 3),
+    )
