@@ -144,3 +144,28 @@ def test_every_strategy_reports_its_cost(run_in_process, tmp_path, strategy):
     assert len(cost["per_step"]) == results["n_steps"]
     assert cost["train_flops"] > 0 and cost["eval_flops"] > 0 and cost["peak_rss_bytes"] > 0
     assert results["buffer_bytes"] is not None or strategy == "scr"
+
+
+def test_wandb_logs_cost_and_diagnostics_per_step_and_the_budgets_in_its_summary(tmp_path):
+    """W&B (offline, read back): cost/ and diagnostics/ series, the gallery image, the summary."""
+    import json
+
+    from replay_cli.reporting.wandb_records import offline_runs
+    from tests.conftest import replay_run, single_run_dir
+
+    result = replay_run(*FAST, "logger=wandb", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    run_dir = single_run_dir(tmp_path)
+    results = json.loads((run_dir / "results.json").read_text())
+    (run,) = offline_runs(run_dir / "wandb")
+    rows = [row for row in run.history if "accuracy/exp_0" in row]
+    for step, row in enumerate(rows):
+        cost = results["cost"]["per_step"][step]
+        assert row["cost/train_flops"] == cost["train_flops"]
+        assert row["cost/buffer_bytes"] == cost["buffer_bytes"]
+        assert row["diagnostics/buffer_gallery/_type"] == "image-file"
+        diagnostics = results["diagnostics"]["per_step"][step]
+        assert row["diagnostics/forgetting_events/total"] == diagnostics["forgetting_events"]["total"]
+    assert rows[-1]["diagnostics/replay_counts/replays"] > 0
+    assert run.summary["train_flops"] == results["train_flops"]
+    assert run.summary["buffer_bytes"] == results["buffer_bytes"]
