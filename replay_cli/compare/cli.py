@@ -54,6 +54,13 @@ def parser() -> argparse.ArgumentParser:
         "storage=reservoir (default: the best group at each memory size)",
     )
     cli.add_argument(
+        "--budget",
+        metavar="KEY=VALUE[,...]",
+        type=_assignments,
+        help="keep only the groups whose mean cost is within the budget: flops=2e9 (training FLOPs), "
+        "buffer_bytes=64Ki (largest buffer); suffixes k M G T P (x1000) or Ki Mi Gi (x1024)",
+    )
+    cli.add_argument(
         "--test",
         default="t",
         choices=TESTS,
@@ -109,12 +116,20 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    from replay_cli.compare.budget import parse_budget
     from replay_cli.compare.comparison import compare
     from replay_cli.compare.files import write_outputs
     from replay_cli.compare.tables import render
 
+    budget = parse_budget(args.budget or {})
     comparison = compare(
-        args.paths, args.by, args.metric, baseline=args.baseline, test=args.test, alpha=args.alpha
+        args.paths,
+        args.by,
+        args.metric,
+        baseline=args.baseline,
+        test=args.test,
+        alpha=args.alpha,
+        budget=budget,
     )
     sys.stdout.write(render(comparison, args.format))
     if args.format not in ("table", "markdown"):  # those print the notes under the table

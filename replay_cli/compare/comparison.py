@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from replay_cli.compare.budget import within
 from replay_cli.compare.runs import Run, find_runs
 from replay_cli.compare.stats import TESTS, Significance, Stat, versus_baseline
 from replay_cli.compare.swept import SEED, hashable, swept_keys
@@ -98,6 +99,8 @@ class Comparison:
     test: str = "t"
     alpha: float = DEFAULT_ALPHA
     baseline: dict[str, str] | None = None  # --baseline; None: the best group at each memory size
+    budget: dict[str, float] = field(default_factory=dict)  # --budget: metric -> bound on its group mean
+    over_budget: list[Group] = field(default_factory=list)  # groups --budget left out
 
     @property
     def benchmarks(self) -> list[str]:
@@ -132,6 +135,10 @@ class Comparison:
             )
         if self.pooled:
             notes.append(f"averaged over {', '.join(self.pooled)} (not in --by)")
+        if self.budget:
+            bounds = ", ".join(f"{metric} <= {bound:.4g}" for metric, bound in self.budget.items())
+            left_out = ", ".join(group.label for group in self.over_budget) or "none"
+            notes.append(f"budget {bounds}: groups over it (or not reporting it) left out: {left_out}")
         return notes
 
     def rows(self) -> list[dict[str, Any]]:
@@ -171,10 +178,13 @@ def compare(
     baseline: dict[str, str] | None = None,
     test: str = "t",
     alpha: float = DEFAULT_ALPHA,
+    budget: dict[str, float] | None = None,
 ) -> Comparison:
     """Find the runs under ``paths``, group them by ``by`` (default: the swept keys), aggregate over
     seeds and test ``metric`` of each group against its baseline (``baseline``: key -> value as typed,
-    e.g. ``{"storage": "reservoir"}``; None: the best group at each memory size)."""
+    e.g. ``{"storage": "reservoir"}``; None: the best group at each memory size). ``budget``
+    (:func:`replay_cli.compare.budget.parse_budget`) keeps only the groups whose mean cost is within
+    it; the runs of the others are not compared."""
     if metric not in METRICS:
         raise UsageError(
             f"--metric {metric} is not a metric{closest(metric, METRICS)}; choose one of: "
@@ -187,10 +197,12 @@ def compare(
     found = find_runs(paths)
     swept = swept_keys(found.runs)
     keys, kept_apart = _grouping_keys(found.runs, swept, by)
-    groups = _sorted(_aggregate(_group(found.runs, keys)), metric)
+    groups, over_budget = within(_aggregate(_group(found.runs, keys)), budget or {})
+    runs = [run for run in found.runs if not any(run in group.runs for group in over_budget)]
     comparison = Comparison(
-        found.runs, found.roots, swept, keys, metric, groups, kept_apart, test, alpha, baseline
+        runs, found.roots, swept, keys, metric, _sorted(groups, metric), kept_apart, test, alpha, baseline
     )
+    comparison.budget, comparison.over_budget = dict(budget or {}), over_budget
     _test_against_baselines(comparison)
     return comparison
 
