@@ -133,3 +133,20 @@ def test_a_real_sweep_over_methods_writes_the_cost_figures(tmp_path):
         assert (root / "compare" / f"{name}.png").is_file()
     summary = json.loads((root / "sweep_summary.json").read_text())
     assert all(row["train_flops"] > 0 for row in summary if row["status"] == "completed")
+
+
+def test_the_report_shows_each_groups_last_buffer_gallery(costed_sweep, tmp_path):
+    import numpy as np
+
+    from replay_cli.compare.files import write_outputs
+    from replay_cli.reporting import diagnostics
+
+    run = costed_sweep / "replay-0"
+    results = json.loads((run / "results.json").read_text())
+    results["diagnostics"]["per_step"][-1]["gallery"] = "buffer_gallery_step_1.png"
+    (run / "results.json").write_text(json.dumps(results))
+    grid = np.full((9, 40, 3), 200, dtype=np.uint8)
+    diagnostics.write_gallery(run / "buffer_gallery_step_1.png", grid, [3], (2, 2))
+    report = write_outputs(compare([str(costed_sweep)]), tmp_path / "out").report.read_text()
+    assert "<h2>Buffer galleries (after the last step)</h2>" in report
+    assert 'id="gallery-replay"' in report and 'id="gallery-mir"' not in report

@@ -14,6 +14,7 @@ The functions below are pure (tensors and lists in, numbers out); :class:`Replay
 from __future__ import annotations
 
 import csv
+import functools
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -28,10 +29,23 @@ MOST_FORGOTTEN = 100  # test samples listed in the forgetting-events file
 # ---------------------------------------------------------------- replay counts
 
 
-def row_keys(inputs: Any) -> list[int]:
-    """One key per row of ``inputs`` (N, ...): equal rows, equal keys (the bytes' hash)."""
-    flat = inputs.detach().reshape(len(inputs), -1).cpu().contiguous().numpy()
-    return [hash(row.tobytes()) for row in flat]
+def row_keys(inputs: Any) -> Any:
+    """One int64 key per row of ``inputs`` (N, ...), on its device: equal rows (byte for byte),
+    equal keys. A weighted sum of the row's bytes in integer arithmetic (wrapping), with weights
+    drawn once from a private generator (the run's random draws are untouched): the same key on
+    CPU and GPU, computed without waiting for the device."""
+    import torch
+
+    rows = inputs.detach().contiguous().reshape(len(inputs), -1).view(torch.uint8).long()
+    return (rows * _weights(rows.shape[1], rows.device)).sum(dim=1)
+
+
+@functools.cache
+def _weights(width: int, device: Any) -> Any:
+    import torch
+
+    generator = torch.Generator().manual_seed(width)
+    return torch.randint(1, 2**62, (width,), generator=generator, dtype=torch.long).to(device)
 
 
 class ReplayCounter:
@@ -40,39 +54,58 @@ class ReplayCounter:
     sample as training reads it). The buffer is the one held when the step's training call starts
     (:meth:`start`): the one the method replays from; a sample admitted during the call (per-iteration
     reservoir) is counted from the next call on. Inputs drawn with random augmentation (CIFAR's crops
-    and flips) never equal the stored sample: their replays are not seen."""
+    and flips) never equal the stored sample: their replays are not seen. The keys of the rows a
+    backward pass reached are kept on the device and looked up when the counts are read."""
 
     def __init__(self) -> None:
         self._slots: dict[int, int] = {}
+        self._pending: list[Any] = []
         self.ids: list[tuple[int, int]] = []
-        self.counts: list[int] = []
+        self._counts: list[int] = []
         self.total: Counter[tuple[int, int]] = Counter()  # per sample id, over the whole run
 
     def start(self, inputs: Any | None, ids: Sequence[tuple[int, int]]) -> None:
         """Watch the buffer whose samples, as training reads them, are ``inputs`` (N, ...), and whose
         ids are ``ids`` ((experience of origin, index in it) per sample)."""
-        self.ids, self.counts = list(ids), [0] * len(ids)
-        self._slots = (
-            {} if inputs is None else {key: i for i, key in reversed(list(enumerate(row_keys(inputs))))}
-        )
+        self._resolve()
+        self.ids, self._counts = list(ids), [0] * len(ids)
+        keys = [] if inputs is None else row_keys(inputs).tolist()
+        self._slots = {key: i for i, key in reversed(list(enumerate(keys)))}
 
-    def forward(self, args: tuple[Any, ...]) -> list[int] | None:
+    def forward(self, args: tuple[Any, ...]) -> Any:
         import torch
 
         if not self._slots or not torch.is_grad_enabled():
             return None
-        found = (self._slots.get(key) for key in row_keys(args[0]))
-        return [slot for slot in found if slot is not None]
+        return row_keys(args[0])
 
-    def backward(self, slots: list[int] | None) -> None:
-        for slot in slots or ():
-            self.counts[slot] += 1
-            self.total[self.ids[slot]] += 1
+    def backward(self, keys: Any) -> None:
+        if keys is not None:
+            self._pending.append(keys)
+
+    def _resolve(self) -> None:
+        if not self._pending:
+            return
+        import torch
+
+        keys, self._pending = torch.cat(self._pending).tolist(), []
+        for key in keys:
+            slot = self._slots.get(key)
+            if slot is not None:
+                self._counts[slot] += 1
+                self.total[self.ids[slot]] += 1
+
+    @property
+    def counts(self) -> list[int]:
+        """Replays of each sample of the watched buffer so far in this training call."""
+        self._resolve()
+        return self._counts
 
     def summary(self) -> dict[str, Any] | None:
         """This step's distribution over the watched buffer: ``replays`` (all), ``mean``, ``max`` and
         ``never_replayed_share`` (the share of its samples replayed zero times); None without one."""
-        return replay_count_summary(self.counts) if self.counts else None
+        counts = self.counts
+        return replay_count_summary(counts) if counts else None
 
 
 def replay_count_summary(counts: Sequence[int]) -> dict[str, Any]:

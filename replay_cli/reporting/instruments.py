@@ -202,11 +202,14 @@ def buffer_predictions(model: Any, held: Any, device: Any) -> tuple[list[bool], 
 
 
 def stored_inputs(held: Any) -> Any:
-    """The buffer's inputs as stored (before any transform), (N, ...); None when unreadable."""
+    """The buffer's inputs as stored (before any transform), (N, ...); as read (after the training
+    transforms) where the dataset tree is of a kind the gather does not know (DER's logits)."""
     import torch
 
     fields = stored_fields(held, torch.arange(len(held)))
-    return fields[0] if fields else None
+    if fields:
+        return fields[0]
+    return torch.stack([held[i][0] for i in range(len(held))])
 
 
 class NoInstruments:
