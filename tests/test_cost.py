@@ -169,3 +169,12 @@ def test_wandb_logs_cost_and_diagnostics_per_step_and_the_budgets_in_its_summary
     assert rows[-1]["diagnostics/replay_counts/replays"] > 0
     assert run.summary["train_flops"] == results["train_flops"]
     assert run.summary["buffer_bytes"] == results["buffer_bytes"]
+
+
+def test_instruments_must_be_a_boolean():
+    from replay_cli.config.validation import validate
+    from replay_cli.errors import ConfigError
+    from tests.conftest import compose_config
+
+    with pytest.raises(ConfigError, match="instruments=maybe is invalid"):
+        validate(compose_config("instruments=maybe"))
