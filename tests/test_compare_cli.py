@@ -11,7 +11,15 @@ from PIL import Image
 from replay_cli.compare.comparison import METRICS
 from tests.conftest import heavy_imports, replay_compare
 
-FIGURES = ("accuracy_vs_mem_size", "accuracy_matrices", "forgetting_curves", "buffer_composition")
+FIGURES = (
+    "accuracy_vs_mem_size",
+    "accuracy_matrices",
+    "forgetting_curves",
+    "buffer_composition",
+    "replay_diagnostics",
+    "metric_vs_flops",
+    "metric_vs_buffer_bytes",
+)
 
 
 def _key(results: dict) -> tuple[str, int]:

@@ -80,6 +80,8 @@ class _MemoryRows:
     def __init__(self, read_buffer):
         from avalanche.training.plugins import SupervisedPlugin
 
+        from replay_cli.data.benchmarks import sample_references
+
         recorder = self
 
         class Plugin(SupervisedPlugin):
@@ -87,6 +89,7 @@ class _MemoryRows:
                 held = read_buffer(strategy)
                 recorder.buffer = torch.stack([held[i][0] for i in range(len(held))]) if len(held) else None
                 recorder.counts = [0] * (0 if held is None else len(held))
+                recorder.ids = [tuple(r) for r in sample_references(held).tolist()] if len(held) else []
 
             def before_backward(self, strategy, **kwargs):
                 if recorder.buffer is None:
@@ -126,7 +129,7 @@ def test_replay_counts_match_an_independent_count_of_the_minibatches(tmp_path, f
     replayed = []
     for step, experience in enumerate(benchmark.train_stream):
         strategy.train(experience)
-        assert instruments.replays.counts == recorder.counts
+        assert instruments.replays.counts_of(recorder.ids) == recorder.counts
         replayed.append(sum(recorder.counts))
         if step:
             summary = instruments.replays.summary()

@@ -36,8 +36,11 @@ def row_keys(inputs: Any) -> Any:
     CPU and GPU, computed without waiting for the device."""
     import torch
 
-    rows = inputs.detach().contiguous().reshape(len(inputs), -1).view(torch.uint8).long()
-    return (rows * _weights(rows.shape[1], rows.device)).sum(dim=1)
+    rows = inputs.detach().contiguous().reshape(len(inputs), -1)
+    rows = rows.view(torch.uint8) if rows.dtype == torch.bool else rows
+    words = rows.view(torch.int32) if rows.shape[1] * rows.element_size() % 4 == 0 else rows.view(torch.uint8)
+    words = words.long()
+    return (words * _weights(words.shape[1], words.device)).sum(dim=1)
 
 
 @functools.cache
@@ -49,33 +52,33 @@ def _weights(width: int, device: Any) -> Any:
 
 
 class ReplayCounter:
-    """How many times each sample of the buffer was replayed: a sample counts once each time a
-    training backward pass reaches the model's output on it (the model's input row equal to the
-    sample as training reads it). The buffer is the one held when the step's training call starts
-    (:meth:`start`): the one the method replays from; a sample admitted during the call (per-iteration
-    reservoir) is counted from the next call on. Inputs drawn with random augmentation (CIFAR's crops
-    and flips) never equal the stored sample: their replays are not seen. The keys of the rows a
-    backward pass reached are kept on the device and looked up when the counts are read."""
+    """How many times each buffered sample was replayed: a sample counts once each time a training
+    backward pass reaches the model's output on it (the model's input row equal to the sample as
+    training reads it). Rows are matched against the buffer held when each training call starts
+    (:meth:`start`; one per step offline, several online): a sample admitted during a call
+    (per-iteration reservoir) is counted from the next call on. Inputs drawn with random augmentation
+    (CIFAR's crops and flips) never equal the stored sample: their replays are not seen. The keys of
+    the rows a backward pass reached stay on the device until the counts are read."""
 
     def __init__(self) -> None:
-        self._slots: dict[int, int] = {}
+        self._ids: dict[int, tuple[int, int]] = {}  # row key -> sample id
         self._pending: list[Any] = []
-        self.ids: list[tuple[int, int]] = []
-        self._counts: list[int] = []
+        self.step: Counter[tuple[int, int]] = Counter()  # per sample id, since the last summary
+        self.watched: dict[tuple[int, int], None] = {}  # ids held at a call's start since then
         self.total: Counter[tuple[int, int]] = Counter()  # per sample id, over the whole run
 
     def start(self, inputs: Any | None, ids: Sequence[tuple[int, int]]) -> None:
         """Watch the buffer whose samples, as training reads them, are ``inputs`` (N, ...), and whose
         ids are ``ids`` ((experience of origin, index in it) per sample)."""
         self._resolve()
-        self.ids, self._counts = list(ids), [0] * len(ids)
         keys = [] if inputs is None else row_keys(inputs).tolist()
-        self._slots = {key: i for i, key in reversed(list(enumerate(keys)))}
+        self._ids = {key: tuple(i) for key, i in reversed(list(zip(keys, ids, strict=True)))}
+        self.watched.update(dict.fromkeys(self._ids.values()))
 
     def forward(self, args: tuple[Any, ...]) -> Any:
         import torch
 
-        if not self._slots or not torch.is_grad_enabled():
+        if not self._ids or not torch.is_grad_enabled():
             return None
         return row_keys(args[0])
 
@@ -90,21 +93,22 @@ class ReplayCounter:
 
         keys, self._pending = torch.cat(self._pending).tolist(), []
         for key in keys:
-            slot = self._slots.get(key)
-            if slot is not None:
-                self._counts[slot] += 1
-                self.total[self.ids[slot]] += 1
+            sample = self._ids.get(key)
+            if sample is not None:
+                self.step[sample] += 1
+                self.total[sample] += 1
 
-    @property
-    def counts(self) -> list[int]:
-        """Replays of each sample of the watched buffer so far in this training call."""
+    def counts_of(self, ids: Sequence[tuple[int, int]]) -> list[int]:
+        """Replays of each of the samples ``ids`` since the last :meth:`summary`."""
         self._resolve()
-        return self._counts
+        return [self.step[tuple(i)] for i in ids]
 
     def summary(self) -> dict[str, Any] | None:
-        """This step's distribution over the watched buffer: ``replays`` (all), ``mean``, ``max`` and
-        ``never_replayed_share`` (the share of its samples replayed zero times); None without one."""
-        counts = self.counts
+        """The step's distribution over the samples it replayed from (those held when one of its
+        training calls started): ``replays``, ``mean``, ``max`` and ``never_replayed_share`` (the
+        share of them replayed zero times); None without a buffer. Starts the next step."""
+        counts = self.counts_of(list(self.watched))
+        self.step, self.watched = Counter(), {}
         return replay_count_summary(counts) if counts else None
 
 
@@ -254,12 +258,13 @@ def gallery_grid(
     array = array.numpy()
     if array.shape[1] == 1:
         array = np.repeat(array, 3, axis=1)
-    classes = sorted({int(t) for t in targets})
+    targets = [int(t) for t in targets]
+    classes = sorted(set(targets))
     n, _, h, w = array.shape
     bottom, right = tile_box(len(classes), per_class, (h, w), scale)[:2]
     grid = np.zeros((bottom, right, 3), dtype=np.uint8)
     for row, label in enumerate(classes):
-        members = [i for i in range(n) if int(targets[i]) == label][:per_class]
+        members = [i for i in range(n) if targets[i] == label][:per_class]
         for col, i in enumerate(members):
             top, left = tile_box(row, col, (h, w), scale)[:2]
             tile = array[i].transpose(1, 2, 0).repeat(scale, axis=0).repeat(scale, axis=1)

@@ -33,16 +33,8 @@ class BufferWatch(SupervisedPlugin):
 
     def before_training_exp(self, strategy: Any, **kwargs: Any) -> None:
         held = self.read_buffer(strategy)
-        if held is None or not len(held) or not hasattr(held, "__getitem__"):
-            self.counter.start(None, [])
-            return
-        import torch
-
-        from replay_cli.data.benchmarks import sample_references
-
-        inputs = torch.stack([held[i][0] for i in range(len(held))])
-        ids = [tuple(int(v) for v in row) for row in sample_references(held).tolist()]
-        self.counter.start(inputs, ids)
+        ids = sample_ids(held)
+        self.counter.start(read_inputs(held, train=True) if ids else None, ids or [])
 
     def before_eval(self, strategy: Any, **kwargs: Any) -> None:
         self.correct = {}
@@ -176,29 +168,54 @@ def buffer_predictions(model: Any, held: Any, device: Any) -> tuple[list[bool], 
     its label, and the labels. Evaluation mode, no gradients; the model's mode is put back."""
     import torch
     from avalanche.models.utils import avalanche_forward
-    from torch.utils.data import default_collate
 
-    from replay_cli.data.positions import PositionsView
-
-    dataset = held.dataset if isinstance(held, PositionsView) else held
-    dataset = dataset.eval() if hasattr(dataset, "eval") else dataset
+    inputs = read_inputs(held, train=False)
+    labels = torch.as_tensor([int(y) for y in held.targets])
+    tasks = torch.as_tensor([int(t) for t in held.targets_task_labels])
     training = model.training
     model.eval()
     correct: list[bool] = []
-    targets: list[int] = []
     try:
         with torch.no_grad():
-            for start in range(0, len(dataset), _EVAL_BATCH):
-                batch = default_collate(
-                    [dataset[i] for i in range(start, min(start + _EVAL_BATCH, len(dataset)))]
-                )
-                x, y, t = (f.to(device) for f in batch[:3])
-                output = avalanche_forward(model, x, t)
-                correct += (output.argmax(dim=1) == y).tolist()
-                targets += y.tolist()
+            for start in range(0, len(inputs), _EVAL_BATCH):
+                part = slice(start, start + _EVAL_BATCH)
+                output = avalanche_forward(model, inputs[part].to(device), tasks[part].to(device))
+                correct += (output.argmax(dim=1).cpu() == labels[part]).tolist()
     finally:
         model.train(training)
-    return correct, targets
+    return correct, labels.tolist()
+
+
+def sample_ids(held: Any) -> list[tuple[int, int]] | None:
+    """(experience of origin, index in it) of each buffered sample; None when the buffer's samples
+    cannot be read (a method's own memory) or carry no origin."""
+    if held is None or not hasattr(held, "__getitem__"):
+        return None
+    from replay_cli.data.benchmarks import sample_references
+
+    try:
+        return [(int(e), int(i)) for e, i in sample_references(held).tolist()]
+    except AttributeError:
+        return None
+
+
+def read_inputs(held: Any, train: bool) -> Any:
+    """The buffer's inputs (N, ...) as training (``train``) or evaluation reads them: gathered by
+    tensor indexing when its samples are read unchanged, else one sample at a time through the
+    dataset in that transform group."""
+    import torch
+
+    from replay_cli.data.avalanche_internals import sample_transform
+    from replay_cli.data.positions import PositionsView
+
+    dataset = held.dataset if isinstance(held, PositionsView) else held
+    group = getattr(dataset, "train" if train else "eval", None)
+    dataset = group() if group is not None else dataset
+    if sample_transform(dataset) is None:
+        fields = stored_fields(held, torch.arange(len(held)))
+        if fields:
+            return fields[0]
+    return torch.stack([dataset[i][0] for i in range(len(dataset))])
 
 
 def stored_inputs(held: Any) -> Any:
