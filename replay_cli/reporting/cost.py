@@ -96,7 +96,7 @@ class CostPlugin(SupervisedPlugin):
         shape = (tuple(args[0].shape[1:]), str(args[0].dtype))
         phase = self.phase
         self.counts.forward[(phase, shape)] += n
-        if shape not in self._flops and self._probes.get(shape, (0,))[0] < min(n, _PROBE_ROWS):
+        if self._probes.get(shape, (0,))[0] < min(n, _PROBE_ROWS):
             self._probes[shape] = (min(n, _PROBE_ROWS), *_probe_inputs(args, kwargs, n))
         tokens = [observer.forward(args) for observer in self.observers] if phase == TRAIN else []
         return (phase, shape, n, tokens)
@@ -121,8 +121,10 @@ class CostPlugin(SupervisedPlugin):
     # ----------------------------------------------------------- closing a step
     def step_cost(self, buffer_bytes: int | None, device: str = "cpu") -> dict[str, Any]:
         """The cost of the passes since the last call (then reset), plus the buffer's ``buffer_bytes``
-        and peak memory so far. FLOPs of shapes not measured yet are measured now, on a copy."""
-        self._measure_new_shapes()
+        and peak memory so far. The FLOPs per sample of every input shape seen are measured now,
+        on a copy of the model as it is after the step (a model that grows, e.g. a head per task,
+        costs more in later steps)."""
+        self._measure_shapes()
         counts, self.counts = self.counts, PassCounts()
         record: dict[str, Any] = {}
         for phase in (TRAIN, EVAL):
@@ -143,14 +145,12 @@ class CostPlugin(SupervisedPlugin):
                     total += n * self._flops.get(shape, (0.0, 0.0))[direction]
         return total
 
-    def _measure_new_shapes(self) -> None:
+    def _measure_shapes(self) -> None:
         if self._model is None:
             return
-        for shape, (rows, args, kwargs) in list(self._probes.items()):
+        for shape, (rows, args, kwargs) in self._probes.items():
             with self.not_counting():
-                forward, backward = flops_per_sample(self._model, args, kwargs, rows)
-            self._flops[shape] = (forward, backward)
-            del self._probes[shape]
+                self._flops[shape] = flops_per_sample(self._model, args, kwargs, rows)
 
 
 def hook_model(model: Any, counter: CostPlugin) -> None:
