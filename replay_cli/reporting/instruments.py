@@ -101,17 +101,11 @@ class Instruments:
         self._save_state()
 
     def _overfitting(self, held: Any, strategy: Any, results: Any) -> dict[str, Any] | None:
-        if (
-            held is None
-            or not len(held)
-            or not hasattr(held, "__getitem__")
-            or not results.per_class_accuracy
-        ):
+        ids = sample_ids(held)
+        if not ids or not results.per_class_accuracy:
             return None
-        from replay_cli.data.benchmarks import sample_references
-
         correct, targets = buffer_predictions(strategy.model, held, strategy.device)
-        origin = sample_references(held)[:, 0].tolist()
+        origin = [experience for experience, _ in ids]
         accuracy, samples = self.heldout(results)
         return diagnostics.memory_overfitting(correct, targets, origin, accuracy, samples)
 
