@@ -93,7 +93,7 @@ class CostPlugin(SupervisedPlugin):
         if self.paused or not args or not hasattr(args[0], "shape") or args[0].dim() == 0:
             return None
         n = int(args[0].shape[0])
-        shape = (tuple(args[0].shape[1:]), str(args[0].dtype))
+        shape = (tuple(args[0].shape[1:]), args[0].dtype)
         phase = self.phase
         self.counts.forward[(phase, shape)] += n
         if self._probes.get(shape, (0,))[0] < min(n, _PROBE_ROWS):

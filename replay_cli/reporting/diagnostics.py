@@ -31,7 +31,8 @@ MOST_FORGOTTEN = 100  # test samples listed in the forgetting-events file
 
 def row_keys(inputs: Any) -> Any:
     """One int64 key per row of ``inputs`` (N, ...), on its device: equal rows (byte for byte),
-    equal keys. A weighted sum of the row's bytes in integer arithmetic (wrapping), with weights
+    equal keys. A weighted sum of the row's 32-bit words (or bytes) in 64-bit integer arithmetic
+    (wrapping; 64 bits because float words end in many zero bits), with weights
     drawn once from a private generator (the run's random draws are untouched): the same key on
     CPU and GPU, computed without waiting for the device."""
     import torch
@@ -39,8 +40,7 @@ def row_keys(inputs: Any) -> Any:
     rows = inputs.detach().contiguous().reshape(len(inputs), -1)
     rows = rows.view(torch.uint8) if rows.dtype == torch.bool else rows
     words = rows.view(torch.int32) if rows.shape[1] * rows.element_size() % 4 == 0 else rows.view(torch.uint8)
-    words = words.long()
-    return (words * _weights(words.shape[1], words.device)).sum(dim=1)
+    return (words.long() * _weights(words.shape[1], words.device)).sum(dim=1)
 
 
 @functools.cache

@@ -185,8 +185,15 @@ def sample_ids(held: Any) -> list[tuple[int, int]] | None:
     cannot be read (a method's own memory) or carry no origin."""
     if held is None or not hasattr(held, "__getitem__"):
         return None
-    from replay_cli.data.benchmarks import sample_references
+    import torch
 
+    from replay_cli.data.benchmarks import sample_references
+    from replay_cli.data.positions import PositionsView
+
+    if isinstance(held, PositionsView):  # from the positions: no Avalanche subset built
+        offsets = held.positions.offsets
+        experiences = torch.searchsorted(offsets, held.held, right=True) - 1
+        return list(zip(experiences.tolist(), (held.held - offsets[experiences]).tolist(), strict=True))
     try:
         return [(int(e), int(i)) for e, i in sample_references(held).tolist()]
     except AttributeError:
