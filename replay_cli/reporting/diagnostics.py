@@ -40,7 +40,9 @@ def row_keys(inputs: Any) -> Any:
     rows = inputs.detach().contiguous().reshape(len(inputs), -1)
     rows = rows.view(torch.uint8) if rows.dtype == torch.bool else rows
     words = rows.view(torch.int32) if rows.shape[1] * rows.element_size() % 4 == 0 else rows.view(torch.uint8)
-    return (words.long() * _weights(words.shape[1], words.device)).sum(dim=1)
+    words, weights = words.long(), _weights(words.shape[1], words.device)
+    # the same wrapping sum either way: CUDA has no int64 matmul, the CPU's is faster than mul + sum
+    return (words * weights).sum(dim=1) if words.is_cuda else words @ weights
 
 
 @functools.cache
