@@ -12,7 +12,15 @@ from replay_cli.compare.comparison import METRICS
 from replay_cli.config.keys import metric_label
 from tests.conftest import heavy_imports, replay_compare
 
-FIGURES = ("accuracy_vs_mem_size", "accuracy_matrices", "forgetting_curves", "buffer_composition")
+FIGURES = (
+    "accuracy_vs_mem_size",
+    "accuracy_matrices",
+    "forgetting_curves",
+    "buffer_composition",
+    "replay_diagnostics",
+    "metric_vs_flops",
+    "metric_vs_buffer_bytes",
+)
 
 
 def _key(results: dict) -> tuple[str, int]:

@@ -56,6 +56,13 @@ def parser() -> argparse.ArgumentParser:
         "storage=reservoir (default: the best group at each memory size)",
     )
     cli.add_argument(
+        "--budget",
+        metavar="KEY=VALUE[,...]",
+        type=_assignments,
+        help="keep only the groups whose mean cost is within the budget: flops=2e9 (training FLOPs), "
+        "buffer_bytes=64Ki (largest buffer); suffixes k M G T P (x1000) or Ki Mi Gi (x1024)",
+    )
+    cli.add_argument(
         "--test",
         default="t",
         choices=TESTS,
@@ -131,12 +138,14 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    from replay_cli.compare.budget import parse_budget
     from replay_cli.compare.comparison import compare
     from replay_cli.compare.files import write_outputs
     from replay_cli.compare.tables import render
 
     if args.within is not None and args.select_by is None:
         raise UsageError("--within needs --select-by METRIC (the metric that chooses within them)")
+    budget = parse_budget(args.budget or {})
     comparison = compare(
         args.paths,
         args.by,
@@ -147,6 +156,7 @@ def run(args: argparse.Namespace) -> None:
         select_by=args.select_by,
         within=args.within,
         select_on_test=args.select_on_test,
+        budget=budget,
     )
     warning = schema_warning(comparison.runs)
     if warning:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from replay_cli.compare import selection as choosing
+from replay_cli.compare.budget import within as within_budget
 from replay_cli.compare.runs import Run, find_runs
 from replay_cli.compare.selection import Choice, Selection
 from replay_cli.compare.stats import NO_RUNS, TESTS, Significance, Stat, versus_baseline
@@ -102,6 +103,8 @@ class Comparison:
     alpha: float = DEFAULT_ALPHA
     baseline: dict[str, str] | None = None  # --baseline; None: the best group at each memory size
     selection: Selection | None = None  # --select-by: the groups are the chosen configurations
+    budget: dict[str, float] = field(default_factory=dict)  # --budget: metric -> bound on its group mean
+    over_budget: list[Group] = field(default_factory=list)  # groups --budget left out
 
     @property
     def benchmarks(self) -> list[str]:
@@ -139,6 +142,10 @@ class Comparison:
         if self.selection:
             notes.append(f"selection: {self.selection.describe()}")
             notes += [f"final runs: {command}" for command in self.final_runs()]
+        if self.budget:
+            bounds = ", ".join(f"{metric} <= {bound:.4g}" for metric, bound in self.budget.items())
+            left_out = ", ".join(group.label for group in self.over_budget) or "none"
+            notes.append(f"budget {bounds}: groups over it (or not reporting it) left out: {left_out}")
         return notes
 
     def final_runs(self) -> list[str]:
@@ -192,6 +199,7 @@ def compare(
     select_by: str | None = None,
     within: Sequence[str] | None = None,
     select_on_test: bool = False,
+    budget: dict[str, float] | None = None,
 ) -> Comparison:
     """Find the runs under ``paths``, group them by ``by`` (default: the swept keys), aggregate over
     seeds and test ``metric`` of each group against its baseline (``baseline``: key -> value as typed,
@@ -199,7 +207,9 @@ def compare(
 
     ``select_by`` (a metric, ``validation.<name>`` unless ``select_on_test``): keep, per value of the
     ``within`` keys (default strategy and storage), only the configuration with its best mean (see
-    :mod:`replay_cli.compare.selection`); the baseline is then the best chosen one."""
+    :mod:`replay_cli.compare.selection`); the baseline is then the best chosen one. ``budget``
+    (:func:`replay_cli.compare.budget.parse_budget`) keeps only the groups whose mean cost is within
+    it; the runs of the others are not compared."""
     if metric not in METRICS:
         raise UsageError(
             f"--metric {metric} is not a metric{closest(metric, METRICS)}; choose one of: "
@@ -220,22 +230,15 @@ def compare(
         selection = Selection(select_by, inside, tuned, not select_by.startswith("validation."))
         by = [*inside, *tuned]
     keys, kept_apart = _grouping_keys(found.runs, swept, by)
-    groups = _aggregate(_group(found.runs, keys))
+    groups, over_budget = within_budget(_aggregate(_group(found.runs, keys)), budget or {})
+    runs = [run for run in found.runs if not any(run in group.runs for group in over_budget)]
     if selection is not None:
         groups = choosing.choose(groups, selection)
     comparison = Comparison(
-        found.runs,
-        found.roots,
-        swept,
-        keys,
-        metric,
-        _sorted(groups, metric),
-        kept_apart,
-        test,
-        alpha,
-        baseline,
+        runs, found.roots, swept, keys, metric, _sorted(groups, metric), kept_apart, test, alpha, baseline
     )
     comparison.selection = selection
+    comparison.budget, comparison.over_budget = dict(budget or {}), over_budget
     _test_against_baselines(comparison)
     return comparison
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from replay_cli.compare.budget import metric_vs_cost, replay_diagnostics
 from replay_cli.compare.comparison import Comparison, Group
 from replay_cli.compare.stats import Stat
 from replay_cli.config.keys import metric_label
@@ -43,6 +44,21 @@ def write_figures(comparison: Comparison, out_dir: Path) -> list[FigureFile]:
         ("accuracy_matrices", "Accuracy matrix of each group (mean over seeds)", _accuracy_matrices),
         ("forgetting_curves", "Accuracy on each experience after each training step", _forgetting_curves),
         ("buffer_composition", "Buffer composition after each step (mean over seeds)", _buffer_composition),
+        (
+            "replay_diagnostics",
+            "Replays and memory overfitting after each step (mean ± std)",
+            replay_diagnostics,
+        ),
+        (
+            "metric_vs_flops",
+            _cost_title(comparison, "training FLOPs"),
+            lambda c: metric_vs_cost(c, "train_flops"),
+        ),
+        (
+            "metric_vs_buffer_bytes",
+            _cost_title(comparison, "buffer bytes"),
+            lambda c: metric_vs_cost(c, "buffer_bytes"),
+        ),
         ("anytime_accuracy", "Stream accuracy during training (mean ± std over seeds)", _anytime_accuracy),
     ]
     written = []
@@ -68,6 +84,10 @@ def _is_baseline(group: Group) -> bool:
 def _plotted(comparison: Comparison) -> list[Group]:
     """Groups with at least one completed run, in table order."""
     return [group for group in comparison.groups if group.completed]
+
+
+def _cost_title(comparison: Comparison, cost: str) -> str:
+    return f"{comparison.metric.replace('_', ' ')} vs {cost} (mean ± std over seeds; ringed: Pareto front)"
 
 
 def _metric_title(comparison: Comparison) -> str:

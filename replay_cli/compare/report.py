@@ -8,6 +8,7 @@ import datetime
 import html
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from replay_cli.compare import tables
 from replay_cli.compare.comparison import Comparison
@@ -41,6 +42,7 @@ def render_html(comparison: Comparison, figures: Sequence[FigureFile]) -> str:
         tables.to_html(comparison),
         _excluded(comparison),
         *(_figure(figure) for figure in figures),
+        _galleries(comparison),
     ]
     body = "\n".join(section for section in sections if section)
     return (
@@ -81,9 +83,32 @@ def _excluded(comparison: Comparison) -> str:
 
 
 def _figure(figure: FigureFile) -> str:
-    data = base64.b64encode(figure.png.read_bytes()).decode("ascii")
+    caption = f"{_e(figure.title)} (<code>{_e(figure.pdf.name)}</code> beside this report)"
+    return _inline_png(figure.name, figure.title, figure.png, caption)
+
+
+def _inline_png(anchor: str, alt: str, png: Path, caption: str) -> str:
+    data = base64.b64encode(png.read_bytes()).decode("ascii")
     return (
-        f'<figure id="{figure.name}">\n<img alt="{_e(figure.title)}" src="data:image/png;base64,{data}">\n'
-        f"<figcaption>{_e(figure.title)} (<code>{_e(figure.pdf.name)}</code> beside this report)"
-        "</figcaption>\n</figure>"
+        f'<figure id="{_e(anchor)}">\n<img alt="{_e(alt)}" src="data:image/png;base64,{data}">\n'
+        f"<figcaption>{caption}</figcaption>\n</figure>"
     )
+
+
+def _galleries(comparison: Comparison) -> str:
+    """The buffer after the last step of each group's first completed run that drew one (one row
+    of samples per class, the class on the left): what each method keeps."""
+    shown = []
+    for group in comparison.groups:
+        gallery = next((path for run in group.completed if (path := _last_gallery(run))), None)
+        if gallery is not None:
+            caption = f"{_e(group.label)}: <code>{_e(gallery)}</code>"
+            shown.append(_inline_png(f"gallery-{group.label}", f"buffer of {group.label}", gallery, caption))
+    return "<h2>Buffer galleries (after the last step)</h2>\n" + "\n".join(shown) if shown else ""
+
+
+def _last_gallery(run: Any) -> Path | None:
+    steps = (run.results.get("diagnostics") or {}).get("per_step") or []
+    name = steps[-1].get("gallery") if steps else None
+    path = Path(run.path) / name if name else None
+    return path if path is not None and path.is_file() else None

@@ -15,6 +15,7 @@ from typing import Any
 
 from replay_cli.compare.comparison import METRICS, Comparison, Group
 from replay_cli.config.keys import metric_label
+from replay_cli.reporting.instrument_keys import COST_HEADLINES
 
 FORMATS = ("table", "csv", "json", "markdown")
 _DIGITS = {"train_seconds": 2}
@@ -26,6 +27,8 @@ def fmt_stat(mean: float | None, std: float | None, metric: str) -> str:
     """``mean ± std`` with the metric's precision; a single run has no std."""
     if mean is None:
         return "n/a"
+    if metric in COST_HEADLINES:  # FLOPs and bytes: three significant digits, e.g. 1.84e+08
+        return f"{mean:.3g}" if std is None else f"{mean:.3g} ± {std:.2g}"
     digits = _DIGITS.get(metric, 3)
     return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
@@ -125,6 +128,8 @@ def to_json(comparison: Comparison) -> str:
         "alpha": comparison.alpha,
         "baseline": comparison.baseline,
         "selection": selection_json(comparison),
+        "budget": comparison.budget,
+        "over_budget": [group.label for group in comparison.over_budget],
         "rows": comparison.rows(),
         "excluded_runs": [
             {"path": str(run.path), "status": run.status, "detail": run.detail()}

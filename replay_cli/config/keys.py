@@ -28,6 +28,9 @@ HIGHER_IS_BETTER: dict[str, bool] = {
     # from the anytime curve (eval_every): De Lange et al. 2023
     "average_anytime_accuracy": True,
     "worst_case_accuracy": True,
+    # what the run cost (replay_cli.reporting.cost): training FLOPs, the largest buffer in bytes
+    "train_flops": False,
+    "buffer_bytes": False,
 }
 # results.json's ``validation`` block mirrors these test metrics (W&B: ``val/<name>``)
 VALIDATION_METRICS = (
@@ -72,7 +75,15 @@ def metric_label(metric: str, readable: bool = False) -> str:
 
 # Keys (and, with their dotted children, nodes) that change how a run looks, where it logs or how fast
 # it loads data, never its numbers: a resume may change them and replay-compare never groups by them.
-PRESENTATION_KEYS = ("resume", "print_config", "progress", "num_threads", "fast_path", "logger")
+PRESENTATION_KEYS = (
+    "resume",
+    "print_config",
+    "progress",
+    "num_threads",
+    "fast_path",
+    "logger",
+    "instruments",
+)
 
 # Top-level keys that belong to some methods only: a strategy lists those it reads under ``uses``.
 COMMON_KEYS = (

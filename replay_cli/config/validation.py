@@ -154,6 +154,7 @@ RULES: dict[str, Rule] = {
     "benchmark.train_samples": integer(minimum=1),
     "benchmark.test_samples": integer(minimum=1),
     "fast_path": boolean(),
+    "instruments": boolean(),
     "loader.num_workers": Rule("an integer >= 0 or auto", lambda v: v == "auto" or (_is_int(v) and v >= 0)),
     "loader.pin_memory": Rule("true, false or auto", lambda v: isinstance(v, bool) or v == "auto"),
     "loader.persistent_workers": Rule("true, false or auto", lambda v: isinstance(v, bool) or v == "auto"),

@@ -38,7 +38,12 @@ def steps_done_text(done: int, total: int) -> str:
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
+    """Fixed decimals; counts (bytes) as integers, large numbers (FLOPs) in three significant digits."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.{digits}f}" if abs(value) < 1e6 else f"{value:.3g}"
 
 
 def held_out_line(per_experience: list[int] | None, fraction: float | None) -> None:

@@ -18,6 +18,7 @@ from typing import Any, BinaryIO, Protocol
 
 from replay_cli.reporting import metrics
 from replay_cli.reporting.class_views import TASK_IL_MASKED, TASK_IL_SAME, ClassViews, samples_per_class
+from replay_cli.reporting.instrument_keys import cost_summary, cost_totals, instrument_metrics
 from replay_cli.reporting.schema import SCHEMA_VERSION
 
 RESULTS_FILE = "results.json"
@@ -52,6 +53,9 @@ class RunResults:
     validation_stream_accuracy: list[float | None] = field(default_factory=list)
     stop_after: int | None = None  # stop_after=K: only the first K experiences trained and evaluated
     follows: dict[str, str] = field(default_factory=dict)  # keys set to ${another key}: never grouped
+    # per step: what it cost (replay_cli.reporting.cost) and what the buffer did (.diagnostics)
+    cost: list[dict[str, Any]] = field(default_factory=list)
+    diagnostics: list[dict[str, Any]] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
     finished_at: float | None = None
 
@@ -109,6 +113,11 @@ class RunResults:
             }
         )
 
+    def add_instruments(self, cost: dict[str, Any], diagnostics: dict[str, Any]) -> None:
+        """The latest step's cost and replay diagnostics (after :meth:`add_step`)."""
+        self.cost.append(cost)
+        self.diagnostics.append(diagnostics)
+
     def finish(self, status: str, error: str | None = None) -> None:
         self.status, self.error, self.finished_at = status, error, time.time()
 
@@ -154,6 +163,7 @@ class RunResults:
         record.update({f"accuracy/exp_{j}": value for j, value in enumerate(self.accuracy_matrix[step])})
         record.update(self._class_view_metrics(step))
         record.update(self._validation_metrics(step))
+        record.update(instrument_metrics(self, step))
         composition = self.buffer_composition[step]
         record["buffer/size"] = composition["size"]
         for kind in ("class", "experience", "task"):
@@ -200,6 +210,7 @@ class RunResults:
             **self.task_il_summary(),
             "average_anytime_accuracy": metrics.average_anytime_accuracy(anytime),
             "worst_case_accuracy": metrics.worst_case_accuracy(anytime),
+            **cost_summary(self.cost),
         }
 
     def _matrix_summary(self, matrix: list[list[float]], stream: list[float | None]) -> dict[str, Any]:
@@ -271,6 +282,8 @@ class RunResults:
             "anytime_accuracy": self.anytime_accuracy,
             "validation": self.validation_block(),
             "stop_after": self.stop_after,
+            "cost": {"per_step": self.cost, **cost_totals(self.cost)},
+            "diagnostics": {"per_step": self.diagnostics},
             "timings": {
                 "train_seconds_per_experience": self.train_seconds,
                 "eval_seconds_per_experience": self.eval_seconds,

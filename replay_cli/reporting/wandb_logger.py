@@ -94,6 +94,7 @@ class WandbLogger:
         self.logged: set[int] = set()  # training steps this W&B run already has
         self.mode = resolve_mode(mode)
         self.directory = Path(dir) if dir else Path(run_dir)
+        self.run_dir = Path(run_dir)
         self._call(
             "start",
             lambda: self._start(run_config, project, entity, group, job_type, list(tags), name, init_timeout),
@@ -185,6 +186,7 @@ class WandbLogger:
                 **results.step_metrics(step),
                 "buffer/composition": wandb.Table(columns=["experience", "class", "count"], data=rows),
                 "buffer/composition_chart": wandb.Image(figure),
+                **gallery_image(results, step, self.run_dir),
             },
             step=step,  # W&B's step is the training step: it keeps increasing across resumed segments
         )
@@ -256,6 +258,17 @@ class WandbLogger:
         if run is not None:
             with contextlib.suppress(Exception):
                 run.finish(exit_code=1)
+
+
+def gallery_image(results: Any, step: int, run_dir: Path) -> dict[str, Any]:
+    """``diagnostics/buffer_gallery``: the step's buffer gallery PNG, where the run wrote one."""
+    import wandb
+
+    records = getattr(results, "diagnostics", [])
+    name = records[step].get("gallery") if step < len(records) else None
+    if not name or not (run_dir / name).is_file():
+        return {}
+    return {"diagnostics/buffer_gallery": wandb.Image(str(run_dir / name))}
 
 
 def _anytime_table(results: Any) -> dict[str, Any]:

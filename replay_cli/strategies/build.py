@@ -98,11 +98,13 @@ class BufferLabels:
     """The labels of the samples a method keeps in its own, non-``ExemplarsBuffer`` memory (GSS's
     tensors, iCaRL's exemplar sets), shaped as :func:`replay_cli.reporting.metrics.buffer_composition`
     reads a dataset: one entry per sample; ``origin_experience`` None where the method does not know
-    a sample's experience of origin."""
+    a sample's experience of origin; ``stored_bytes`` what the memory takes (inputs as the method
+    stores them, labels), None where unknown."""
 
     targets: list[int]
     targets_task_labels: list[int]
     origin_experience: list[int] | None = None
+    stored_bytes: int | None = None
 
     def __len__(self) -> int:
         return len(self.targets)

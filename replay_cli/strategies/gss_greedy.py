@@ -44,7 +44,8 @@ def buffer_labels(strategy: Any) -> BufferLabels:
     plugin = next(p for p in strategy.plugins if isinstance(p, GSS_greedyPlugin))
     filled = plugin.ext_mem_list_current_index
     targets = [int(y) for y in plugin.ext_mem_list_y[:filled].tolist()]
-    return BufferLabels(targets=targets, targets_task_labels=[0] * filled)
+    stored = plugin.ext_mem_list_x[:filled].nbytes + plugin.ext_mem_list_y[:filled].nbytes
+    return BufferLabels(targets=targets, targets_task_labels=[0] * filled, stored_bytes=int(stored))
 
 
 def check(cfg: Any, benchmark: Any) -> None:

@@ -129,4 +129,5 @@ def buffer_labels(strategy: Any) -> BufferLabels:
         targets=targets,
         targets_task_labels=[0] * len(targets),
         origin_experience=[timeline.experience_of[y] for y in targets],
+        stored_bytes=sum(int(x.nbytes) for x in icarl.x_memory) + 8 * len(targets),  # int64 labels
     )

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -80,3 +81,23 @@ def build_loggers(
             **resume,
         )
     ]
+
+
+def build_instruments(cfg: DictConfig, benchmark: Benchmark, run_dir: Path) -> Any:
+    """The run's instruments (unless ``instruments=false``): its buffer read as the buffer
+    composition reads it, its device, and whether its inputs are images (the gallery)."""
+    import functools
+
+    from replay_cli.reporting.instruments import Instruments, NoInstruments
+    from replay_cli.strategies.build import buffer_samples, resolve_device
+
+    if not cfg.get("instruments", True):
+        return NoInstruments()
+
+    shape = tuple(benchmark.input_shape)
+    return Instruments(
+        run_dir,
+        functools.partial(buffer_samples, reader=cfg.strategy.get("buffer_reader")),
+        resolve_device(cfg.strategy.device),
+        image_benchmark=len(shape) == 3 and shape[0] in (1, 3),
+    )

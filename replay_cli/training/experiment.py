@@ -93,6 +93,7 @@ def _run(
     validate_feature_layer(cfg, model)
     validate_model_needs(cfg, model)
     class_views = build_class_views_plugin(benchmark, model)  # task-IL, per-class, confusion: same pass
+    instruments = builders.build_instruments(cfg, benchmark, run_dir)  # cost accounting, replay diagnostics
     protocol = instantiate_group(cfg.protocol, labels=("name", "eval_every"))
     anytime = AnytimeEvaluation(cfg.protocol.eval_every) if cfg.protocol.get("eval_every") else None
     extra = (
@@ -101,6 +102,7 @@ def _run(
         progress_plugin(cfg.progress),
         class_views,
         anytime,
+        *instruments.plugins,
     )
     strategy = build_strategy(cfg, model, [p for p in extra if p is not None], benchmark=benchmark)
     steps = protocol.steps(benchmark.train_stream, strategy)
@@ -189,6 +191,7 @@ def _run(
                 )
                 if validation is not None:
                     results.add_validation(*validation)
+                instruments.step_done(results, strategy)
                 _tell(sinks, "experience_done", results)
     except KeyboardInterrupt as interruption:
         done = len(results.accuracy_matrix)

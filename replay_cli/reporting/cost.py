@@ -1,0 +1,258 @@
+"""What a run costs: forward and backward passes in samples and FLOPs, buffer bytes, peak memory.
+
+Methods differ in compute (MIR's virtual update and scoring, RAR's adversarial steps, GSS's
+per-sample gradients) and in memory (DER keeps logits; a 32x32x3 image is not an 8x8 digit), so
+equal-sample comparisons hide their cost (Prabhu et al. 2023, "Computationally Budgeted Continual
+Learning"; Ghunaim et al. 2023, "Real-Time Evaluation in Online Continual Learning", which checks
+forward and backward counts with a FLOPs profiler).
+
+:class:`CostPlugin` counts without per-method code: hooks on the model count every sample that goes
+through its forward (and, through a hook on the output, every sample whose output a backward pass
+reaches: ``loss.backward()`` and ``torch.autograd.grad`` alike), whatever calls it: the training
+loop, a method's extra passes, a copy of the model (copies carry the hooks). The FLOPs of one
+sample are measured once per input shape with :class:`torch.utils.flop_counter.FlopCounterMode` on a
+copy of the model (its real forward and backward: matmuls and convolutions, as torch counts them;
+elementwise ops are not counted), after the step, so the run's numbers, state and random draws are
+untouched. Passes through a module that is not the model (RAR's feature extractor, a traced graph)
+are not seen.
+"""
+
+from __future__ import annotations
+
+import copy
+import resource
+import sys
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from avalanche.training.plugins import SupervisedPlugin
+
+TRAIN, EVAL = "train", "eval"
+_HOOKED = "_replay_cli_cost_counter"  # the model attribute naming the counter its hooks report to
+_PROBE_ROWS = 2  # samples the FLOPs are measured on (batch norm needs two in training mode)
+
+
+@dataclass
+class PassCounts:
+    """Samples through the model per phase (``train``/``eval``) and input shape, forward and backward."""
+
+    forward: dict[tuple[str, Any], int] = field(default_factory=lambda: defaultdict(int))
+    backward: dict[tuple[str, Any], int] = field(default_factory=lambda: defaultdict(int))
+
+    def samples(self, phase: str, direction: str) -> int:
+        counts = self.forward if direction == "forward" else self.backward
+        return sum(n for (p, _), n in counts.items() if p == phase)
+
+
+class CostPlugin(SupervisedPlugin):
+    """Counts the model's passes (see the module docstring); :meth:`step_cost` closes a step.
+
+    ``step_cost`` returns one record per training step (the keys of ``results.json`` ``cost.per_step``,
+    documented in docs): samples and FLOPs of training forward and backward passes, of evaluation
+    forward passes, the buffer's bytes and the process's peak memory."""
+
+    def __init__(self, observers: tuple[Any, ...] = ()) -> None:
+        """``observers``: objects with ``forward(args) -> token`` and ``backward(token)``, told of
+        every counted training pass (the replay counter of :mod:`replay_cli.reporting.diagnostics`)."""
+        super().__init__()
+        self.observers = observers
+        self.counts = PassCounts()
+        self.paused = False
+        self.phase = TRAIN
+        self._probes: dict[Any, tuple[int, tuple[Any, ...], dict[str, Any]]] = {}
+        self._flops: dict[Any, tuple[float, float]] = {}  # shape key -> (forward, backward) per sample
+        self._model: Any = None
+        self._phase_before_eval = TRAIN
+
+    # ----------------------------------------------------------- callbacks: which model, which phase
+    def before_training_exp(self, strategy: Any, **kwargs: Any) -> None:
+        self.phase = TRAIN
+        self._watch(strategy.model)
+
+    def before_training_iteration(self, strategy: Any, **kwargs: Any) -> None:
+        self._watch(strategy.model)  # a method may replace the model between iterations (GDumb)
+
+    def before_eval(self, strategy: Any, **kwargs: Any) -> None:
+        self._phase_before_eval, self.phase = self.phase, EVAL
+        self._watch(strategy.model)
+
+    def after_eval(self, strategy: Any, **kwargs: Any) -> None:
+        self.phase = self._phase_before_eval  # an evaluation inside training (periodic) goes back to it
+
+    def _watch(self, model: Any) -> None:
+        self._model = model
+        if getattr(model, _HOOKED, None) != id(self):
+            hook_model(model, self)
+
+    # ----------------------------------------------------------- counting (called by the hooks)
+    def counted_forward(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Count one forward call; returns the key its backward is counted under (None: not counted)."""
+        if self.paused or not args or not hasattr(args[0], "shape") or args[0].dim() == 0:
+            return None
+        n = int(args[0].shape[0])
+        shape = (tuple(args[0].shape[1:]), args[0].dtype)
+        phase = self.phase
+        self.counts.forward[(phase, shape)] += n
+        if self._probes.get(shape, (0,))[0] < min(n, _PROBE_ROWS):
+            self._probes[shape] = (min(n, _PROBE_ROWS), *_probe_inputs(args, kwargs, n))
+        tokens = [observer.forward(args) for observer in self.observers] if phase == TRAIN else []
+        return (phase, shape, n, tokens)
+
+    def counted_backward(self, key: Any) -> None:
+        phase, shape, n, tokens = key
+        if self.paused:
+            return
+        self.counts.backward[(phase, shape)] += n
+        for observer, token in zip(self.observers, tokens, strict=True):
+            observer.backward(token)
+
+    @contextmanager
+    def not_counting(self) -> Iterator[None]:
+        """Passes of replay-cli's own (diagnostics) are not the method's cost."""
+        paused, self.paused = self.paused, True
+        try:
+            yield
+        finally:
+            self.paused = paused
+
+    # ----------------------------------------------------------- closing a step
+    def step_cost(self, buffer_bytes: int | None, device: str = "cpu") -> dict[str, Any]:
+        """The cost of the passes since the last call (then reset), plus the buffer's ``buffer_bytes``
+        and peak memory so far. The FLOPs per sample of every input shape seen are measured now,
+        on a copy of the model as it is after the step (a model that grows, e.g. a head per task,
+        costs more in later steps)."""
+        self._measure_shapes()
+        counts, self.counts = self.counts, PassCounts()
+        record: dict[str, Any] = {}
+        for phase in (TRAIN, EVAL):
+            for direction in ("forward", "backward"):
+                if phase == EVAL and direction == "backward":
+                    continue
+                record[f"{phase}_{direction}_samples"] = counts.samples(phase, direction)
+            record[f"{phase}_flops"] = self._flops_of(counts, phase)
+        record["buffer_bytes"] = buffer_bytes
+        record.update(peak_memory(device))
+        return record
+
+    def _flops_of(self, counts: PassCounts, phase: str) -> float:
+        total = 0.0
+        for direction, table in ((0, counts.forward), (1, counts.backward)):
+            for (p, shape), n in table.items():
+                if p == phase:
+                    total += n * self._flops.get(shape, (0.0, 0.0))[direction]
+        return total
+
+    def _measure_shapes(self) -> None:
+        if self._model is None:
+            return
+        for shape, (rows, args, kwargs) in self._probes.items():
+            with self.not_counting():
+                self._flops[shape] = flops_per_sample(self._model, args, kwargs, rows)
+
+
+def hook_model(model: Any, counter: CostPlugin) -> None:
+    """Hooks reporting ``model``'s passes to ``counter``. Plain closures: a deep copy of the model
+    (MIR's virtual model, RAR's attacked copy, GDumb's restart) keeps reporting to the same counter."""
+
+    import torch
+
+    pending: list[Any] = []  # keys of the calls under way (a call inside a call stacks)
+
+    def before(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        pending.append(counter.counted_forward(args, kwargs))
+
+    def after(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
+        key = pending.pop() if pending else None
+        if key is not None and isinstance(output, torch.Tensor) and output.requires_grad:
+            output.register_hook(lambda grad: counter.counted_backward(key))
+
+    model.register_forward_pre_hook(before, with_kwargs=True)
+    model.register_forward_hook(after, with_kwargs=True)
+    setattr(model, _HOOKED, id(counter))  # an int: a deep copy of the model keeps it as it is
+
+
+def _probe_inputs(args: tuple[Any, ...], kwargs: dict[str, Any], n: int) -> tuple[tuple, dict]:
+    """The first rows of every batched argument (detached copies), the rest as given."""
+    import torch
+
+    def rows(value: Any) -> Any:
+        if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == n:
+            return value[:_PROBE_ROWS].detach().clone()
+        return value
+
+    return tuple(rows(a) for a in args), {k: rows(v) for k, v in kwargs.items()}
+
+
+def flops_per_sample(
+    model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], rows: int
+) -> tuple[float, float]:
+    """(forward, backward) FLOPs of one sample through ``model``, counted by torch's
+    ``FlopCounterMode`` on a deep copy in training mode (backward: gradients of the parameters from
+    the sum of the outputs). The model, its gradients and every random generator are left as found."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    twin = copy.deepcopy(model).train()
+    devices = [args[0].device.index] if args[0].is_cuda else []
+    with torch.random.fork_rng(devices=devices):
+        with FlopCounterMode(display=False) as forward_counter:
+            output = twin(*args, **kwargs)
+        with FlopCounterMode(display=False) as backward_counter:
+            if isinstance(output, torch.Tensor) and output.requires_grad:
+                output.float().sum().backward()
+    return forward_counter.get_total_flops() / rows, backward_counter.get_total_flops() / rows
+
+
+def peak_memory(device: str) -> dict[str, int | None]:
+    """Peak resident set size of this process (bytes, since it started) and, on CUDA, torch's
+    maximum allocated bytes on that device."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    record: dict[str, int | None] = {"peak_rss_bytes": int(rss if sys.platform == "darwin" else rss * 1024)}
+    record["cuda_max_allocated_bytes"] = None
+    if str(device).startswith("cuda"):
+        import torch
+
+        record["cuda_max_allocated_bytes"] = int(torch.cuda.max_memory_allocated(device))
+    return record
+
+
+def buffer_bytes(held: Any) -> int | None:
+    """Bytes of what the method's buffer keeps per sample, times its samples: the fields a sample is
+    read with (inputs at their stored dtype, before any transform: uint8 images count one byte per
+    pixel; labels; task labels; the logits DER keeps). ``held``: what
+    :func:`replay_cli.strategies.build.buffer_samples` returns; 0 without a buffer, the reader's
+    ``stored_bytes`` for a method's own memory (None where it does not say)."""
+    if held is None:
+        return 0
+    if len(held) == 0:
+        return 0
+    if hasattr(held, "stored_bytes"):
+        return held.stored_bytes
+    return len(held) * _bytes_per_sample(held)
+
+
+def stored_fields(held: Any, index: Any) -> list[Any] | None:
+    """The fields of buffered samples ``index`` (LongTensor) as stored, before any transform (a
+    buffer kept as positions read from the training stream); None when the dataset tree is of a kind
+    :func:`replay_cli.data.avalanche_internals.gather` does not know."""
+    from replay_cli.data import avalanche_internals
+    from replay_cli.data.positions import PositionsView
+
+    try:
+        if isinstance(held, PositionsView):
+            return avalanche_internals.gather(held.positions.source, held.held[index])
+        return avalanche_internals.gather(held, index)
+    except (TypeError, ValueError):  # an attribute of tensors per sample (DER's logits)
+        return None
+
+
+def _bytes_per_sample(held: Any) -> int:
+    import torch
+
+    fields = stored_fields(held, torch.arange(1))
+    if fields is None:  # a dataset tree of a kind the gather does not know: the sample as read
+        fields = [f.unsqueeze(0) if isinstance(f, torch.Tensor) else torch.as_tensor([f]) for f in held[0]]
+    return sum(int(f.nbytes) for f in fields if isinstance(f, torch.Tensor))

@@ -1,0 +1,240 @@
+"""The run's instruments: cost accounting (:mod:`replay_cli.reporting.cost`) and replay diagnostics
+(:mod:`replay_cli.reporting.diagnostics`), as Avalanche plugins the strategy carries and one call
+after each step that records what they saw in the results and the run directory.
+
+Nothing here changes what a run computes: the extra passes (FLOPs probes on a copy of the model,
+the buffer's own evaluation) leave the model's state, its gradients and every random generator as
+they were, and are not counted as the method's cost.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from avalanche.training.plugins import SupervisedPlugin
+
+from replay_cli.reporting import diagnostics
+from replay_cli.reporting.cost import CostPlugin, buffer_bytes, stored_fields
+
+STATE_FILE = "diagnostics_state.json"  # forgetting-event and replay counts, so a resumed run continues them
+_EVAL_BATCH = 256
+
+
+class BufferWatch(SupervisedPlugin):
+    """Starts the replay counter on the buffer each training call replays from, and records which
+    test samples each evaluation classifies correctly (in stream order)."""
+
+    def __init__(self, counter: diagnostics.ReplayCounter, read_buffer: Any) -> None:
+        super().__init__()
+        self.counter, self.read_buffer = counter, read_buffer
+        self.correct: dict[int, list[Any]] = {}
+
+    def before_training_exp(self, strategy: Any, **kwargs: Any) -> None:
+        held = self.read_buffer(strategy)
+        ids = sample_ids(held)
+        self.counter.start(read_inputs(held, train=True) if ids else None, ids or [])
+
+    def before_eval(self, strategy: Any, **kwargs: Any) -> None:
+        self.correct = {}
+
+    def after_eval_iteration(self, strategy: Any, **kwargs: Any) -> None:
+        j = strategy.experience.current_experience
+        predicted = strategy.mb_output.detach().argmax(dim=1)
+        rows = self.correct.setdefault(j, [])
+        rows.append(((predicted == strategy.mb_y).cpu(), strategy.mb_y.cpu()))
+
+    def test_samples(self) -> tuple[list[bool], list[int], list[int], list[int]]:
+        """(correct, class, test experience, index in it) of every test sample of the last evaluation."""
+        correct, targets, experiences, indices = [], [], [], []
+        for j in sorted(self.correct):
+            hits = [h for batch, _ in self.correct[j] for h in batch.tolist()]
+            correct += hits
+            targets += [int(y) for _, labels in self.correct[j] for y in labels.tolist()]
+            experiences += [j] * len(hits)
+            indices += list(range(len(hits)))
+        return correct, targets, experiences, indices
+
+
+class Instruments:
+    """Plugins to give the strategy (:attr:`plugins`) and :meth:`step_done` to call after each
+    step's evaluation. ``read_buffer``: strategy -> what the method's buffer holds (see
+    :func:`replay_cli.strategies.build.buffer_samples`); ``heldout``: results -> (accuracy, samples)
+    per class of the held-out set the memory-overfitting gap compares with (default: the test
+    stream's, from the class views)."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        read_buffer: Any,
+        device: str,
+        image_benchmark: bool,
+        heldout: Any = None,
+    ) -> None:
+        self.run_dir, self.read_buffer, self.device = Path(run_dir), read_buffer, device
+        self.image_benchmark = image_benchmark
+        self.heldout = heldout or test_heldout
+        self.replays = diagnostics.ReplayCounter()
+        self.cost = CostPlugin(observers=(self.replays,))
+        self.watch = BufferWatch(self.replays, read_buffer)
+        self.forgetting = diagnostics.ForgettingEvents()
+        self._load_state()
+
+    @property
+    def plugins(self) -> list[Any]:
+        return [self.cost, self.watch]
+
+    def step_done(self, results: Any, strategy: Any) -> None:
+        """Record the step's cost and diagnostics in ``results`` and write the run directory's files."""
+        held = self.read_buffer(strategy)
+        cost = self.cost.step_cost(buffer_bytes(held), self.device)
+        step = len(results.accuracy_matrix) - 1
+        record: dict[str, Any] = {"replay_counts": self.replays.summary()}
+        with self.cost.not_counting():
+            record["memory_overfitting"] = self._overfitting(held, strategy, results)
+        record["forgetting_events"] = self._forgetting()
+        record["gallery"] = self.write_gallery(held, step)
+        results.add_instruments(cost, record)
+        if self.replays.total:
+            diagnostics.write_replay_counts(self.run_dir / diagnostics.REPLAY_COUNTS_CSV, self.replays.total)
+        self._save_state()
+
+    def _overfitting(self, held: Any, strategy: Any, results: Any) -> dict[str, Any] | None:
+        ids = sample_ids(held)
+        if not ids or not results.per_class_accuracy:
+            return None
+        correct, targets = buffer_predictions(strategy.model, held, strategy.device)
+        origin = [experience for experience, _ in ids]
+        accuracy, samples = self.heldout(results)
+        return diagnostics.memory_overfitting(correct, targets, origin, accuracy, samples)
+
+    def _forgetting(self) -> dict[str, Any] | None:
+        correct, targets, experiences, indices = self.watch.test_samples()
+        if not correct:
+            return None
+        self.forgetting.update(correct)
+        events = self.forgetting.events
+        diagnostics.write_most_forgotten(
+            self.run_dir / diagnostics.FORGETTING_CSV, events, experiences, indices, targets
+        )
+        return diagnostics.forgetting_summary(events, targets, experiences)
+
+    def write_gallery(self, held: Any, step: int) -> str | None:
+        """The buffer gallery PNG of ``step`` (image benchmarks); its file name, or None."""
+        if not self.image_benchmark or held is None or not len(held) or not hasattr(held, "__getitem__"):
+            return None
+        stored = stored_inputs(held)
+        if stored is None or stored.dim() != 4 or stored.shape[1] not in (1, 3):
+            return None
+        grid, classes = diagnostics.gallery_grid(stored, held.targets)
+        name = diagnostics.GALLERY_PNG.format(step=step)
+        diagnostics.write_gallery(self.run_dir / name, grid, classes, tuple(stored.shape[2:]))
+        return name
+
+    def _save_state(self) -> None:
+        from replay_cli.reporting.results import write_json_atomic
+
+        total = [[e, i, n] for (e, i), n in self.replays.total.items()]
+        write_json_atomic(
+            self.run_dir / STATE_FILE, {"forgetting": self.forgetting.state(), "replays": total}
+        )
+
+    def _load_state(self) -> None:
+        path = self.run_dir / STATE_FILE
+        if not path.is_file():
+            return
+        state = json.loads(path.read_text())
+        self.forgetting.load(state.get("forgetting", {}))
+        for e, i, n in state.get("replays", []):
+            self.replays.total[(e, i)] = n
+
+
+def test_heldout(results: Any) -> tuple[dict[str, float], dict[str, int]]:
+    """Per-class accuracy and samples of the test stream after the latest step (the class views)."""
+    from replay_cli.reporting.class_views import samples_per_class
+
+    return results.per_class_accuracy[-1], samples_per_class(results.confusion_matrix or [])
+
+
+def buffer_predictions(model: Any, held: Any, device: Any) -> tuple[list[bool], list[int]]:
+    """Whether ``model`` classifies each buffered sample (read with the evaluation transforms) as
+    its label, and the labels. Evaluation mode, no gradients; the model's mode is put back."""
+    import torch
+    from avalanche.models.utils import avalanche_forward
+
+    inputs = read_inputs(held, train=False)
+    labels = torch.as_tensor([int(y) for y in held.targets])
+    tasks = torch.as_tensor([int(t) for t in held.targets_task_labels])
+    training = model.training
+    model.eval()
+    correct: list[bool] = []
+    try:
+        with torch.no_grad():
+            for start in range(0, len(inputs), _EVAL_BATCH):
+                part = slice(start, start + _EVAL_BATCH)
+                output = avalanche_forward(model, inputs[part].to(device), tasks[part].to(device))
+                correct += (output.argmax(dim=1).cpu() == labels[part]).tolist()
+    finally:
+        model.train(training)
+    return correct, labels.tolist()
+
+
+def sample_ids(held: Any) -> list[tuple[int, int]] | None:
+    """(experience of origin, index in it) of each buffered sample; None when the buffer's samples
+    cannot be read (a method's own memory) or carry no origin."""
+    if held is None or not hasattr(held, "__getitem__"):
+        return None
+    import torch
+
+    from replay_cli.data.benchmarks import sample_references
+    from replay_cli.data.positions import PositionsView
+
+    if isinstance(held, PositionsView):  # from the positions: no Avalanche subset built
+        offsets = held.positions.offsets
+        experiences = torch.searchsorted(offsets, held.held, right=True) - 1
+        return list(zip(experiences.tolist(), (held.held - offsets[experiences]).tolist(), strict=True))
+    try:
+        return [(int(e), int(i)) for e, i in sample_references(held).tolist()]
+    except AttributeError:
+        return None
+
+
+def read_inputs(held: Any, train: bool) -> Any:
+    """The buffer's inputs (N, ...) as training (``train``) or evaluation reads them: gathered by
+    tensor indexing when its samples are read unchanged, else one sample at a time through the
+    dataset in that transform group."""
+    import torch
+
+    from replay_cli.data.avalanche_internals import sample_transform
+    from replay_cli.data.positions import PositionsView
+
+    dataset = held.dataset if isinstance(held, PositionsView) else held
+    group = getattr(dataset, "train" if train else "eval", None)
+    dataset = group() if group is not None else dataset
+    if sample_transform(dataset) is None:
+        fields = stored_fields(held, torch.arange(len(held)))
+        if fields:
+            return fields[0]
+    return torch.stack([dataset[i][0] for i in range(len(dataset))])
+
+
+def stored_inputs(held: Any) -> Any:
+    """The buffer's inputs as stored (before any transform), (N, ...); as read (after the training
+    transforms) where the dataset tree is of a kind the gather does not know (DER's logits)."""
+    import torch
+
+    fields = stored_fields(held, torch.arange(len(held)))
+    if fields:
+        return fields[0]
+    return torch.stack([held[i][0] for i in range(len(held))])
+
+
+class NoInstruments:
+    """``instruments=false``: no plugin, nothing recorded (results.json ``cost`` and ``diagnostics``
+    stay empty)."""
+
+    plugins: tuple[Any, ...] = ()
+
+    def step_done(self, results: Any, strategy: Any) -> None:
+        """Nothing to record."""

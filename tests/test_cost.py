@@ -1,0 +1,180 @@
+"""Cost accounting (replay_cli/reporting/cost.py): FLOPs against a hand count, extra passes of MIR and
+RAR counted, buffer bytes, and runs that give the same numbers with the instruments on and off."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from replay_cli.models.networks import MLP
+from replay_cli.reporting.cost import EVAL, TRAIN, CostPlugin, buffer_bytes, hook_model
+
+FAST = ("strategy.train_epochs=1", "benchmark.n_experiences=3", "mem_size=60")
+
+
+def _hand_count(sizes: list[tuple[int, int]]) -> tuple[int, int]:
+    """FLOPs per sample of Linear layers (in, out), as torch counts a matmul (2*in*out): forward
+    once each; backward the weight gradient of each plus the input gradient of all but the first
+    (the input needs none)."""
+    forward = sum(2 * i * o for i, o in sizes)
+    backward = forward + sum(2 * i * o for i, o in sizes[1:])
+    return forward, backward
+
+
+def test_flops_of_a_known_mlp_step_match_a_hand_count():
+    torch.manual_seed(0)
+    model = MLP((1, 8, 8), num_classes=10, hidden_sizes=(32, 16))
+    counter = CostPlugin()
+    hook_model(model, counter)
+    counter._model = model
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(8, 1, 8, 8), torch.randint(0, 10, (8,))
+
+    counter.phase = TRAIN
+    optimizer.zero_grad()
+    torch.nn.functional.cross_entropy(model(x), y).backward()
+    optimizer.step()
+    counter.phase = EVAL
+    with torch.no_grad():
+        model(torch.randn(5, 1, 8, 8))
+
+    weights = [p.detach().clone() for p in model.parameters()]
+    grads = [p.grad.clone() for p in model.parameters()]
+    rng = torch.get_rng_state()
+    cost = counter.step_cost(buffer_bytes=None)
+
+    forward, backward = _hand_count([(64, 32), (32, 16), (16, 10)])
+    assert cost["train_forward_samples"] == 8 and cost["train_backward_samples"] == 8
+    assert cost["train_flops"] == 8 * (forward + backward)
+    assert cost["eval_forward_samples"] == 5 and cost["eval_flops"] == 5 * forward
+    assert cost["peak_rss_bytes"] > 10**7 and cost["cuda_max_allocated_bytes"] is None
+    # measuring FLOPs left the model, its gradients and the random generator as they were
+    assert all(torch.equal(a, p) for a, p in zip(weights, model.parameters(), strict=True))
+    assert all(torch.equal(a, p.grad) for a, p in zip(grads, model.parameters(), strict=True))
+    assert torch.equal(rng, torch.get_rng_state())
+    # counts start again after each step
+    assert counter.step_cost(buffer_bytes=0)["train_flops"] == 0
+
+
+def test_autograd_grad_counts_as_a_backward_pass_and_copies_report_to_the_same_counter():
+    """MIR's virtual update takes gradients with torch.autograd.grad and forwards a deep copy."""
+    import copy
+
+    model = MLP((4,), num_classes=3, hidden_sizes=(5,))
+    counter = CostPlugin()
+    hook_model(model, counter)
+    loss = model(torch.randn(6, 4)).sum()
+    torch.autograd.grad(loss, list(model.parameters()))
+    twin = copy.deepcopy(model)
+    twin(torch.randn(2, 4)).sum().backward()
+    assert counter.counts.samples(TRAIN, "forward") == 8
+    assert counter.counts.samples(TRAIN, "backward") == 8
+
+
+def test_der_buffer_bytes_include_its_logits(run_in_process, tmp_path):
+    results = _cost(run_in_process, tmp_path, "strategy=der")
+    # float digits (64 x 4 bytes), label, task label, and 10 float logits
+    assert results["buffer_bytes"] == 60 * (64 * 4 + 8 + 8 + 10 * 4)
+
+
+def test_buffer_bytes_count_stored_inputs_labels_and_task_labels():
+    from replay_cli.data.avalanche_internals import tensor_classification_dataset
+
+    images = torch.zeros(7, 1, 28, 28, dtype=torch.uint8)
+    dataset = tensor_classification_dataset(images, torch.zeros(7, dtype=torch.long), task_labels=[0] * 7)
+    per_sample = 28 * 28 + 8 + 8  # uint8 pixels, int64 label, int64 task label
+    assert buffer_bytes(dataset) == 7 * per_sample
+    assert buffer_bytes(None) == 0
+
+
+def _cost(run_in_process, tmp_path, *overrides: str) -> dict:
+    name = "-".join(o.replace("=", "_").replace("/", "_") for o in overrides) or "default"
+    return run_in_process(*FAST, *overrides, run_dir=tmp_path / name)
+
+
+def test_mir_and_rar_cost_more_than_replay_at_the_same_settings(run_in_process, tmp_path):
+    replay = _cost(run_in_process, tmp_path, "strategy=replay")
+    mir = _cost(run_in_process, tmp_path, "strategy=mir")
+    rar = _cost(run_in_process, tmp_path, "strategy=rar", "storage=reservoir")
+    for results in (replay, mir, rar):
+        assert results["cost"]["per_step"] and results["train_flops"] > 0
+    for method in (mir, rar):
+        assert method["train_flops"] > replay["train_flops"]
+        assert method["cost"]["train_forward_samples"] > replay["cost"]["train_forward_samples"]
+    # MIR scores its candidates with forward passes only: more forward than backward samples
+    assert mir["cost"]["train_forward_samples"] > mir["cost"]["train_backward_samples"]
+    # the summary's figures are the sums and maxima of the steps'
+    steps = replay["cost"]["per_step"]
+    assert replay["train_flops"] == sum(s["train_flops"] for s in steps)
+    assert replay["buffer_bytes"] == max(s["buffer_bytes"] for s in steps) == 60 * (64 * 4 + 8 + 8)
+
+
+def test_results_are_the_same_with_instruments_on_and_off(run_in_process, tmp_path):
+    on = _cost(run_in_process, tmp_path, "instruments=true")
+    off = _cost(run_in_process, tmp_path, "instruments=false")
+    for key in ("accuracy_matrix", "buffer_composition", "per_class_accuracy", "confusion_matrix"):
+        assert on[key] == off[key], key
+    assert off["cost"]["per_step"] == [] and off["train_flops"] is None
+    assert len(on["cost"]["per_step"]) == 3 and len(on["diagnostics"]["per_step"]) == 3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        "naive",
+        "replay",
+        "der",
+        "er_ace",
+        "er_aml",
+        "mir",
+        "rar",
+        "gdumb",
+        "gss_greedy",
+        "icarl",
+        "bic",
+        "scr",
+        "cumulative",
+        "joint",
+    ],
+)
+def test_every_strategy_reports_its_cost(run_in_process, tmp_path, strategy):
+    results = _cost(run_in_process, tmp_path, f"strategy={strategy}", "mem_size=320")
+    cost = results["cost"]
+    assert len(cost["per_step"]) == results["n_steps"]
+    assert cost["train_flops"] > 0 and cost["eval_flops"] > 0 and cost["peak_rss_bytes"] > 0
+    assert results["buffer_bytes"] is not None or strategy == "scr"
+
+
+def test_wandb_logs_cost_and_diagnostics_per_step_and_the_budgets_in_its_summary(tmp_path):
+    """W&B (offline, read back): cost/ and diagnostics/ series, the gallery image, the summary."""
+    import json
+
+    from replay_cli.reporting.wandb_records import offline_runs
+    from tests.conftest import replay_run, single_run_dir
+
+    result = replay_run(*FAST, "logger=wandb", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    run_dir = single_run_dir(tmp_path)
+    results = json.loads((run_dir / "results.json").read_text())
+    (run,) = offline_runs(run_dir / "wandb")
+    rows = [row for row in run.history if "accuracy/exp_0" in row]
+    for step, row in enumerate(rows):
+        cost = results["cost"]["per_step"][step]
+        assert row["cost/train_flops"] == cost["train_flops"]
+        assert row["cost/buffer_bytes"] == cost["buffer_bytes"]
+        assert row["diagnostics/buffer_gallery/_type"] == "image-file"
+        diagnostics = results["diagnostics"]["per_step"][step]
+        assert row["diagnostics/forgetting_events/total"] == diagnostics["forgetting_events"]["total"]
+    assert rows[-1]["diagnostics/replay_counts/replays"] > 0
+    assert run.summary["train_flops"] == results["train_flops"]
+    assert run.summary["buffer_bytes"] == results["buffer_bytes"]
+
+
+def test_instruments_must_be_a_boolean():
+    from replay_cli.config.validation import validate
+    from replay_cli.errors import ConfigError
+    from tests.conftest import compose_config
+
+    with pytest.raises(ConfigError, match="instruments=maybe is invalid"):
+        validate(compose_config("instruments=maybe"))
