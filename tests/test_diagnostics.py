@@ -80,7 +80,7 @@ class _MemoryRows:
     def __init__(self, read_buffer):
         from avalanche.training.plugins import SupervisedPlugin
 
-        from replay_cli.data.benchmarks import sample_references
+        from replay_cli.data.origin import sample_references
 
         recorder = self
 
@@ -145,7 +145,7 @@ def _assert_gallery_shows(png, held, benchmark):
     """The PNG's tiles are the buffer's samples read from the benchmark (8x8 digits in [0, 1])."""
     from PIL import Image
 
-    from replay_cli.data.benchmarks import sample_references
+    from replay_cli.data.origin import sample_references
 
     with Image.open(png) as opened:
         image = np.asarray(opened.convert("RGB"))

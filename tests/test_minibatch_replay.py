@@ -18,7 +18,7 @@ POLICIES = ["reservoir", "class_balanced", "experience_balanced", "random", "her
 
 def _references(dataset):
     """(experience of origin, index there) of each sample, in order."""
-    from replay_cli.data.benchmarks import sample_references
+    from replay_cli.data.origin import sample_references
 
     return sample_references(dataset).tolist() if len(dataset) else []
 

@@ -187,7 +187,7 @@ def sample_ids(held: Any) -> list[tuple[int, int]] | None:
         return None
     import torch
 
-    from replay_cli.data.benchmarks import sample_references
+    from replay_cli.data.origin import sample_references
     from replay_cli.data.positions import PositionsView
 
     if isinstance(held, PositionsView):  # from the positions: no Avalanche subset built
