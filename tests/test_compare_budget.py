@@ -11,6 +11,7 @@ from replay_cli.compare.budget import pareto_front, parse_budget
 from replay_cli.compare.cli import main
 from replay_cli.compare.comparison import compare
 from replay_cli.errors import UsageError
+from replay_cli.reporting.instrument_keys import cost_totals
 from tests.conftest import fake_run, replay_compare, replay_run
 
 MATRIX = [[0.9, 0.0], [0.6, 0.8]]
@@ -28,15 +29,27 @@ def _costed_run(path, strategy, seed, flops, buffer_bytes, scale):
     matrix = [[v * scale for v in row] for row in MATRIX]
     fake_run(path, matrix, strategy=strategy, seed=seed)
     results = json.loads((path / "results.json").read_text())
-    steps = [{"train_flops": flops / 2 + seed, "buffer_bytes": buffer_bytes}] * 2
-    results["cost"] = {"per_step": steps, "train_flops": flops + 2 * seed}
+    step = {
+        "train_forward_samples": 1000,
+        "train_backward_samples": 1000,
+        "train_flops": flops / 2 + seed,
+        "eval_forward_samples": 500,
+        "eval_flops": 1e6,
+        "buffer_bytes": buffer_bytes,
+        "peak_rss_bytes": 10**8,
+        "cuda_max_allocated_bytes": None,
+    }
+    results["cost"] = {"per_step": [step, step], **cost_totals([step, step])}
     results.update(train_flops=flops + 2 * seed, buffer_bytes=buffer_bytes)
+    unread = {"replay_counts": None, "memory_overfitting": None, "forgetting_events": None, "gallery": None}
+    overfitting = {"gap": 0.2 * scale, "buffer_accuracy": 0.9, "heldout_accuracy": 0.7}
     results["diagnostics"] = {
         "per_step": [
-            {"replay_counts": None, "memory_overfitting": None},
+            unread,
             {
+                **unread,
                 "replay_counts": {"mean": 3.0 + seed, "replays": 10, "max": 5, "never_replayed_share": 0.1},
-                "memory_overfitting": {"gap": 0.2 * scale, "buffer_accuracy": 0.9, "heldout_accuracy": 0.7},
+                "memory_overfitting": {**overfitting, "per_experience": {"0": overfitting}},
             },
         ]
     }
