@@ -75,17 +75,22 @@ def compose_config(*overrides: str) -> DictConfig:
 @pytest.fixture
 def run_in_process(tmp_path):
     """Run an experiment in this process; returns the parsed results.json."""
+
+    def run(*overrides: str, run_dir: Path | None = None) -> dict:
+        return run_config(run_dir or tmp_path / "run", *overrides)
+
+    return run
+
+
+def run_config(run_dir: Path, *overrides: str) -> dict:
+    """Compose, validate and run ``overrides`` in this process into ``run_dir``; the parsed results.json."""
     from replay_cli.config.validation import validate
     from replay_cli.training.experiment import run_experiment
 
-    def run(*overrides: str, run_dir: Path | None = None) -> dict:
-        cfg = compose_config(*overrides)
-        validate(cfg)
-        target = run_dir or tmp_path / "run"
-        run_experiment(cfg, target)
-        return json.loads((target / "results.json").read_text())
-
-    return run
+    cfg = compose_config(*overrides)
+    validate(cfg)
+    run_experiment(cfg, run_dir)
+    return json.loads((run_dir / "results.json").read_text())
 
 
 @pytest.fixture

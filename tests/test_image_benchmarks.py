@@ -12,16 +12,9 @@ import torch
 
 from replay_cli.errors import UsageError
 from tests.conftest import replay_run
-from tests.test_benchmarks import same_samples, samples
+from tests.test_benchmarks import SMALL_RUN, same_samples, samples
 from tests.tiny_datasets import write_core50, write_tiny_imagenet
 
-SMALL_RUN = [
-    "strategy.train_epochs=1",
-    "mem_size=20",
-    "batch_size_mem=8",
-    "print_config=false",
-    "progress=false",
-]
 CORE50_SCENARIOS = ("ni", "nc", "nicv2_79")
 
 

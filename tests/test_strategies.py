@@ -1,15 +1,13 @@
 """Every replay method runs on split_digits from its one config word, keeps its buffer within
 mem_size (as recorded in results.json), and clearly beats fine-tuning on the same seed."""
 
-import json
 
 import pytest
 from torch import nn
 
-from replay_cli.config.validation import validate
 from replay_cli.errors import UsageError
 from replay_cli.training.experiment import run_experiment
-from tests.conftest import compose_config
+from tests.conftest import compose_config, run_config
 
 METHODS = ["er_ace", "er_aml", "der", "mir", "rar"]
 # two epochs, 200 samples of memory (20 per class: ER-AML draws a class's batch from its share)
@@ -19,10 +17,7 @@ MARGIN = 0.3  # measured on seed 0: naive 0.19; er_ace 0.79, er_aml 0.89, der 0.
 
 
 def run(run_dir, *overrides: str) -> dict:
-    cfg = compose_config(*SHORT, *overrides)
-    validate(cfg)
-    run_experiment(cfg, run_dir)
-    return json.loads((run_dir / "results.json").read_text())
+    return run_config(run_dir, *SHORT, *overrides)
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,10 @@ Measured on seed 0, two epochs (CoPE: online, mini-experiences of 10): naive 0.1
 gem 0.89, agem 0.70, mer 0.68, lamaml 0.72, feature_replay 0.71, generative_replay 0.50 (its VAE
 trained 10 epochs with 8 latent dimensions), cope 0.59: margins 0.33 to 0.72."""
 
-import json
 
 import pytest
 
-from tests.conftest import compose_config, replay_run
+from tests.conftest import compose_config, replay_run, run_config
 
 MARGIN = 0.2  # the smallest measured margin (generative replay, 0.33) less room for platform noise
 EPOCHS = ("strategy.device=cpu", "strategy.train_epochs=2", "seed=0")
@@ -29,13 +28,7 @@ METHODS = [pytest.param(m, marks=pytest.mark.slow) if m in SLOW else m for m in 
 
 
 def run(run_dir, *overrides: str) -> dict:
-    from replay_cli.config.validation import validate
-    from replay_cli.training.experiment import run_experiment
-
-    cfg = compose_config(*EPOCHS, *overrides)
-    validate(cfg)
-    run_experiment(cfg, run_dir)
-    return json.loads((run_dir / "results.json").read_text())
+    return run_config(run_dir, *EPOCHS, *overrides)
 
 
 @pytest.fixture(scope="module")
