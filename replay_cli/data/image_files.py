@@ -222,7 +222,7 @@ def _file_list(path: Path) -> list[tuple[str, int]]:
 
 
 def _core50_category(root: Path, scenario: str, run: int) -> Any:
-    """Object label -> category label, as Avalanche's ``CORe50Dataset._objlab2cat``."""
+    """Object label -> category label, as Avalanche's CORe50Dataset maps them (its objlab2cat table)."""
     if scenario != "nc":
         return lambda label, _where: label // 5
     path = root / "labels2names.pkl"

@@ -29,7 +29,7 @@ def initialise(model: nn.Module, init: str = "torch") -> nn.Module:
         raise ValueError(f"unknown init {init!r}: expected one of {', '.join(INITS)}")
     if init == "xavier":
         for module in model.modules():
-            if type(module) is nn.Linear:  # mammoth: m.__class__.__name__ == 'Linear'
+            if type(module) is nn.Linear:  # mammoth: the module's class name is exactly 'Linear'
                 nn.init.xavier_uniform_(module.weight)
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
