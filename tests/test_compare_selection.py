@@ -20,6 +20,18 @@ VALUES = {
 }
 
 
+def validation_block(final: float) -> dict:
+    """results.json's ``validation`` block, as the real RunResults writes it, of one step whose
+    average accuracy is ``final`` (one step: no validation forgetting, which a test below relies on)."""
+    from replay_cli.reporting.results import RunResults
+
+    results = RunResults(config={}, n_experiences=2, n_steps=1, validation_samples=[60, 60])
+    row = [final, final]
+    results.add_step(row=row, seen=1, stream_accuracy=None, composition={}, train_seconds=0, eval_seconds=0)
+    results.add_validation(row, final)
+    return results.validation_block()
+
+
 @pytest.fixture
 def tuned_sweep(tmp_path):
     sweep = tmp_path / "sweep"
@@ -40,7 +52,7 @@ def tuned_sweep(tmp_path):
                 ],
             )
             results = json.loads((run_dir / "results.json").read_text())
-            results["validation"] = {"final_average_accuracy": validation[seed], "samples": 120}
+            results["validation"] = validation_block(validation[seed])
             (run_dir / "results.json").write_text(json.dumps(results))
             job += 1
     return sweep
