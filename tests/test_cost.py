@@ -146,6 +146,7 @@ def test_every_strategy_reports_its_cost(run_in_process, tmp_path, strategy):
     assert results["buffer_bytes"] is not None or strategy == "scr"
 
 
+@pytest.mark.slow  # a W&B run: 11 s
 def test_wandb_logs_cost_and_diagnostics_per_step_and_the_budgets_in_its_summary(tmp_path):
     """W&B (offline, read back): cost/ and diagnostics/ series, the gallery image, the summary."""
     import json

@@ -118,7 +118,10 @@ def test_per_iteration_update_gives_the_same_results_on_and_off_the_fast_path(ru
     assert fast["buffer_composition"] == plain["buffer_composition"]
 
 
-@pytest.mark.parametrize("loop", ["one_call", "per_mini_experience"])
+@pytest.mark.parametrize(
+    "loop",
+    ["one_call", pytest.param("per_mini_experience", marks=pytest.mark.slow)],  # slow: 8 s each
+)
 @pytest.mark.parametrize("storage", ["class_balanced", "experience_balanced"])
 def test_online_replay_gives_the_same_results_on_and_off_the_fast_path(
     run_in_process, tmp_path, storage, loop
