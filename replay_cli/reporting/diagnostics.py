@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import functools
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,17 +64,31 @@ class ReplayCounter:
 
     def __init__(self) -> None:
         self._ids: dict[int, tuple[int, int]] = {}  # row key -> sample id
+        self._key_of: dict[tuple[int, int], int] = {}  # sample id -> row key, of the buffer last held
         self._pending: list[Any] = []
         self.step: Counter[tuple[int, int]] = Counter()  # per sample id, since the last summary
         self.watched: dict[tuple[int, int], None] = {}  # ids held at a call's start since then
         self.total: Counter[tuple[int, int]] = Counter()  # per sample id, over the whole run
 
-    def start(self, inputs: Any | None, ids: Sequence[tuple[int, int]]) -> None:
-        """Watch the buffer whose samples, as training reads them, are ``inputs`` (N, ...), and whose
-        ids are ``ids`` ((experience of origin, index in it) per sample)."""
+    def start(self, read_inputs: Callable[[list[int]], Any], ids: Sequence[tuple[int, int]]) -> None:
+        """Watch the buffer whose ids are ``ids`` ((experience of origin, index in it) per sample);
+        ``read_inputs(positions)`` gives the samples at those positions of it as training reads them
+        (n, ...). Only the samples the buffer did not hold at the previous call are read and keyed:
+        online, a call per mini-experience finds a buffer that changed by a few samples."""
         self._resolve()
-        keys = [] if inputs is None else row_keys(inputs).tolist()
-        self._ids = {key: tuple(i) for key, i in reversed(list(zip(keys, ids, strict=True)))}
+        ids = [tuple(i) for i in ids]
+        held = set(ids)
+        for gone in self._key_of.keys() - held:
+            key = self._key_of.pop(gone)
+            if self._ids.get(key) == gone:
+                del self._ids[key]
+        new = [position for position, i in enumerate(ids) if i not in self._key_of]
+        if new:
+            added = [ids[p] for p in new]
+            keys = row_keys(read_inputs(new)).tolist()
+            self._key_of.update(zip(added, keys, strict=True))
+            for i, key in zip(added, keys, strict=True):
+                self._ids.setdefault(key, i)  # rows equal byte for byte: the sample held first
         self.watched.update(dict.fromkeys(self._ids.values()))
 
     def forward(self, args: tuple[Any, ...]) -> Any:

@@ -30,11 +30,17 @@ class BufferWatch(SupervisedPlugin):
         super().__init__()
         self.counter, self.read_buffer = counter, read_buffer
         self.correct: dict[int, list[Any]] = {}
+        self.unchanged: bool | None = None  # the method's buffer reaches the model as stored
 
     def before_training_exp(self, strategy: Any, **kwargs: Any) -> None:
         held = self.read_buffer(strategy)
-        ids = sample_ids(held)
-        self.counter.start(read_inputs(held, train=True) if ids else None, ids or [])
+
+        def inputs_at(positions: list[int]) -> Any:
+            if self.unchanged is None:  # one kind of buffer per run: asked once (online: per call)
+                self.unchanged = reads_unchanged(held, train=True)
+            return read_inputs(held, train=True, positions=positions, unchanged=self.unchanged)
+
+        self.counter.start(inputs_at, sample_ids(held) or [])
 
     def before_eval(self, strategy: Any, **kwargs: Any) -> None:
         self.correct = {}
@@ -200,23 +206,38 @@ def sample_ids(held: Any) -> list[tuple[int, int]] | None:
         return None
 
 
-def read_inputs(held: Any, train: bool) -> Any:
-    """The buffer's inputs (N, ...) as training (``train``) or evaluation reads them: gathered by
-    tensor indexing when its samples are read unchanged, else one sample at a time through the
-    dataset in that transform group."""
+def read_inputs(
+    held: Any, train: bool, positions: list[int] | None = None, unchanged: bool | None = None
+) -> Any:
+    """The buffer's inputs (N, ...) as training (``train``) or evaluation reads them, of the samples
+    at ``positions`` (all by default): gathered by tensor indexing when its samples are read
+    unchanged (``unchanged``: :func:`reads_unchanged`, asked when None), else one sample at a time
+    through the dataset in that transform group."""
     import torch
 
+    positions = list(range(len(held))) if positions is None else positions
+    if reads_unchanged(held, train) if unchanged is None else unchanged:
+        fields = stored_fields(held, torch.tensor(positions, dtype=torch.long))
+        if fields:
+            return fields[0]
+    dataset = _transform_group(held, train)
+    return torch.stack([dataset[i][0] for i in positions])
+
+
+def reads_unchanged(held: Any, train: bool) -> bool:
+    """Whether the buffer's samples reach the model as stored (no per-sample transform in that
+    group). Building the group's dataset costs milliseconds: a caller reading often asks once."""
     from replay_cli.data.avalanche_internals import sample_transform
+
+    return sample_transform(_transform_group(held, train)) is None
+
+
+def _transform_group(held: Any, train: bool) -> Any:
     from replay_cli.data.positions import PositionsView
 
     dataset = held.dataset if isinstance(held, PositionsView) else held
     group = getattr(dataset, "train" if train else "eval", None)
-    dataset = group() if group is not None else dataset
-    if sample_transform(dataset) is None:
-        fields = stored_fields(held, torch.arange(len(held)))
-        if fields:
-            return fields[0]
-    return torch.stack([dataset[i][0] for i in range(len(dataset))])
+    return group() if group is not None else dataset
 
 
 def stored_inputs(held: Any) -> Any:
