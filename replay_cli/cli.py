@@ -42,7 +42,7 @@ def _interrupt_on_sigterm() -> None:
 def main() -> None:
     import hydra
 
-    from replay_cli.config.command import prepare
+    from replay_cli.command import prepare
     from replay_cli.training.job import task
 
     _interrupt_on_sigterm()

@@ -10,7 +10,7 @@ target; bad input (a missing dataset, a bad override) is one line and exit code 
 
 import sys
 
-from replay_cli.sweeps.reproduce import main
+from replay_cli.reproduce import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -53,5 +53,5 @@ def test_an_import_against_the_data_flow_breaks_the_layers(tmp_path):
     add_import(copy / "replay_cli" / "data" / "benchmarks.py", "from replay_cli.config import validation")
     done = lint_imports(copy)
     assert done.returncode == 1
-    assert "replay_cli.data is not allowed to import replay_cli.config.validation" in done.stdout
+    assert "replay_cli.data is not allowed to import replay_cli.config" in done.stdout
     assert "replay_cli.data.benchmarks -> replay_cli.config.validation" in done.stdout

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from replay_cli.compare.comparison import METRICS
-from replay_cli.config.keys import metric_label
+from replay_cli.keys import metric_label
 from tests.conftest import heavy_imports, replay_compare
 
 FIGURES = (

@@ -12,7 +12,7 @@ from replay_cli.cli import config_dir
 from replay_cli.compare.comparison import compare
 from replay_cli.compare.files import write_outputs
 from replay_cli.compare.plots import _anytime_accuracy, _anytime_curves, write_figures
-from replay_cli.config.keys import flatten
+from replay_cli.keys import flatten
 from tests.conftest import compose_config, fake_run
 
 MATRIX = [[1.0, 0.0], [0.5, 1.0]]

@@ -8,7 +8,7 @@ import pytest
 
 from replay_cli.compare.comparison import compare
 from replay_cli.compare.runs import find_runs
-from replay_cli.config.keys import FOLLOWS, HEADLINE_METRICS, flatten, is_presentation
+from replay_cli.keys import FOLLOWS, HEADLINE_METRICS, flatten, is_presentation
 from replay_cli.reporting.results import RunResults
 from replay_cli.reporting.wandb_records import offline_runs
 from replay_cli.sweeps.summary import COLUMNS, summarize, write_summary

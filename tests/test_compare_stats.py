@@ -12,8 +12,8 @@ from scipy import stats
 from replay_cli.compare.comparison import compare
 from replay_cli.compare.stats import versus_baseline
 from replay_cli.compare.tables import cells, headers, render
-from replay_cli.config.keys import metric_label
 from replay_cli.errors import UsageError
+from replay_cli.keys import metric_label
 from tests.conftest import fake_run, replay_compare
 
 # final accuracy on experience 0 per (storage, seed): final average accuracy = (final + 1) / 2

@@ -2,7 +2,7 @@
 
 from replay_cli.compare.runs import find_runs
 from replay_cli.compare.swept import swept_keys
-from replay_cli.config.keys import flatten
+from replay_cli.keys import flatten
 from tests.conftest import fake_run
 
 MATRIX = [[0.9, 0.0], [0.5, 0.8]]

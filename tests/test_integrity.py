@@ -311,7 +311,7 @@ def test_finished_progress_bars_do_not_pile_up():
 
 
 def test_the_reproduction_table_is_never_cut_at_80_columns(capsys, monkeypatch):
-    from replay_cli.sweeps.reproduce import Row, print_table
+    from replay_cli.reproduce import Row, print_table
 
     monkeypatch.setenv("COLUMNS", "80")
     name = "split_digits_class_balanced_500_with_a_long_suffix"

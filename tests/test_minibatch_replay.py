@@ -204,7 +204,7 @@ def test_one_call_minibatches_are_each_mini_experience_trained_train_epochs_time
     end of each mini-experience and the strategy trains one epoch."""
     from avalanche.training.plugins import SupervisedPlugin
 
-    from replay_cli.config.instantiate import instantiate_group
+    from replay_cli.instantiate import instantiate_group
     from replay_cli.strategies.build import build_strategy, method_buffer
     from replay_cli.training import builders
 

@@ -2,9 +2,9 @@
 
 import pytest
 
+from replay_cli.config.objective import DEFAULT_OBJECTIVE, objective_value, objectives
 from replay_cli.config.validation import validate
 from replay_cli.errors import ConfigError
-from replay_cli.sweeps.objective import DEFAULT_OBJECTIVE, objective_value, objectives
 from replay_cli.training.job import _objective
 from tests.conftest import compose_config
 

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from replay_cli.config.keys import flatten
+from replay_cli.keys import flatten
 from replay_cli.reporting.wandb_records import offline_runs
 from replay_cli.strategies.stream_replay import reservoir_slots
 from tests.conftest import compose_config, replay_run

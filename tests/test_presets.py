@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from replay_cli.cli import config_dir
-from replay_cli.config.keys import HEADLINE_METRICS
-from replay_cli.sweeps.reproduce import main, reproduce
+from replay_cli.keys import HEADLINE_METRICS
+from replay_cli.reproduce import main, reproduce
 from tests.conftest import compose_config, replay_run
 
 PRESETS = sorted(p.stem for p in (Path(config_dir()) / "experiment").glob("[!_]*.yaml"))
@@ -272,7 +272,7 @@ def test_core50_preset_runs_and_reports_without_a_verdict(tmp_path, capsys):
 
 
 def test_a_row_without_a_target_cannot_fail():
-    from replay_cli.sweeps.reproduce import Row
+    from replay_cli.reproduce import Row
 
     row = Row("p", "final_stream_accuracy", None, 0.05, [0.1, 0.3], "a source")
     assert row.passed and row.verdict == "no target" and row.target_text == "none"
@@ -296,7 +296,7 @@ def test_reproduce_lists_every_preset_with_source_metric_target_and_verified(cap
 
 
 def test_reproduce_checks_the_also_metrics_on_the_same_runs(tmp_path):
-    from replay_cli.sweeps.reproduce import reproduce_rows
+    from replay_cli.reproduce import reproduce_rows
 
     rows = reproduce_rows(
         "split_digits_reservoir_200",

@@ -79,7 +79,7 @@ def metric_vs_cost(comparison: Any, cost: str) -> Any:
     None when no run reports ``cost``."""
     from matplotlib.figure import Figure
 
-    from replay_cli.config.keys import HIGHER_IS_BETTER
+    from replay_cli.keys import HIGHER_IS_BETTER
 
     metric = comparison.metric
     groups = [g for g in comparison.groups if g.completed and g.stats[metric].mean is not None]

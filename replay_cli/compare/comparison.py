@@ -21,8 +21,8 @@ from replay_cli.compare.runs import Run, find_runs
 from replay_cli.compare.selection import Choice, Selection
 from replay_cli.compare.stats import NO_RUNS, TESTS, Significance, Stat, versus_baseline
 from replay_cli.compare.swept import SEED, hashable, swept_keys
-from replay_cli.config.keys import EXPERIMENT_KINDS, HEADLINE_METRICS, HIGHER_IS_BETTER, metric_value
 from replay_cli.errors import UsageError, closest
+from replay_cli.keys import EXPERIMENT_KINDS, HEADLINE_METRICS, HIGHER_IS_BETTER, metric_value
 
 METRICS = HEADLINE_METRICS
 DEFAULT_METRIC = "final_average_accuracy"

@@ -16,7 +16,7 @@ from typing import Any
 from replay_cli.compare.budget import metric_vs_cost, replay_diagnostics
 from replay_cli.compare.comparison import Comparison, Group
 from replay_cli.compare.stats import Stat
-from replay_cli.config.keys import metric_label
+from replay_cli.keys import metric_label
 from replay_cli.reporting.figures import draw_accuracy_matrix, draw_stacked_bars
 
 BASELINES = {"naive": "lower bound", "joint": "upper bound"}

@@ -14,8 +14,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from replay_cli.config.keys import FOLLOWS, flatten, following_keys
 from replay_cli.errors import UsageError
+from replay_cli.keys import FOLLOWS, flatten, following_keys
 from replay_cli.reporting.results import RESULTS_FILE
 
 OVERRIDES_FILE = Path(".hydra") / "overrides.yaml"

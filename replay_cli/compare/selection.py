@@ -16,8 +16,8 @@ from typing import Any
 
 from replay_cli.compare.runs import Run
 from replay_cli.compare.swept import SEED, hashable
-from replay_cli.config.keys import HIGHER_IS_BETTER, VALIDATION_PREFIX
 from replay_cli.errors import UsageError, closest
+from replay_cli.keys import HIGHER_IS_BETTER, VALIDATION_PREFIX
 
 DEFAULT_WITHIN = ("strategy", "storage")
 # typed overrides a final run leaves out: tuning-only settings (it trains on the whole stream)

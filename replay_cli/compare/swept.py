@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from replay_cli.compare.runs import Run
-from replay_cli.config.keys import is_presentation
+from replay_cli.keys import is_presentation
 
 SEED = "seed"
 

@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from replay_cli.compare.comparison import METRICS, Comparison, Group
-from replay_cli.config.keys import metric_label
+from replay_cli.keys import metric_label
 from replay_cli.reporting.instrument_keys import COST_HEADLINES
 
 FORMATS = ("table", "csv", "json", "markdown")

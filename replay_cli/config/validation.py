@@ -12,9 +12,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from replay_cli.config.objective import objectives
 from replay_cli.data.image_files import CORE50_SCENARIOS
 from replay_cli.errors import ConfigError, UsageError
-from replay_cli.sweeps.objective import objectives
 
 
 @dataclass(frozen=True)
@@ -306,7 +306,7 @@ def _check_consistency(cfg: DictConfig) -> None:
 def validate_common_keys(cfg: DictConfig, overrides: Sequence[str]) -> None:
     """A top-level key set on the command line that the chosen strategy does not read (``mem_size``
     for ``naive``, ``storage=`` for a method with its own buffer) would silently do nothing: refused."""
-    from replay_cli.config.keys import COMMON_KEYS
+    from replay_cli.keys import COMMON_KEYS
 
     uses = set(cfg.strategy.uses)
     for override in overrides:

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
-from replay_cli.config.keys import metric_label
+from replay_cli.keys import metric_label
 from replay_cli.reporting.class_views import TASK_IL_MASKED, TASK_IL_SAME
 
 console = Console(stderr=False, highlight=False)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from replay_cli.config.keys import HEADLINE_METRICS, config_columns
+from replay_cli.keys import HEADLINE_METRICS, config_columns
 
 MODES = ("auto", "online", "offline", "disabled")
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from replay_cli.config.instantiate import complete
+from replay_cli.instantiate import complete
 
 
 def build_storage_policy(storage: DictConfig, model: Any, positions: Any = None) -> Any:

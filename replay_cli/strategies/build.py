@@ -13,7 +13,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from replay_cli.config.instantiate import complete, instantiate_group
+from replay_cli.instantiate import complete, instantiate_group
 
 # Strategy keys read here, not passed to the strategy's constructor; ``check``: a function (cfg,
 # benchmark) raising ConfigError for settings the method cannot run with (see validate_against_benchmark);

@@ -17,7 +17,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from replay_cli.config.keys import (
+from replay_cli.keys import (
     FOLLOWS,
     HEADLINE_METRICS,
     VALIDATION_METRICS,

@@ -8,8 +8,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from replay_cli.config.instantiate import instantiate_group
 from replay_cli.data.benchmarks import Benchmark
+from replay_cli.instantiate import instantiate_group
 
 
 def build_benchmark(cfg: DictConfig) -> Benchmark:
@@ -63,7 +63,7 @@ def build_loggers(
     cfg: DictConfig, run_dir: Any, resume_id: str | None = None, follows: dict[str, str] | None = None
 ) -> list[Any]:
     """The logger group's sink (W&B), or none for ``logger=none``; ``resume_id`` continues a run;
-    ``follows``: the keys whose value follows another (:func:`replay_cli.config.keys.following_keys`)."""
+    ``follows``: the keys whose value follows another (:func:`replay_cli.keys.following_keys`)."""
     from hydra.utils import instantiate
 
     if not cfg.get("logger"):

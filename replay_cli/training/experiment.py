@@ -13,8 +13,6 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from replay_cli.config.instantiate import instantiate_group
-from replay_cli.config.keys import following_keys
 from replay_cli.config.validation import (
     validate_against_benchmark,
     validate_feature_layer,
@@ -23,6 +21,8 @@ from replay_cli.config.validation import (
 from replay_cli.data.loaders import loader_settings, standard_start_method
 from replay_cli.data.validation import VALID_STREAM, held_out
 from replay_cli.errors import RunFailed, RunInterrupted
+from replay_cli.instantiate import instantiate_group
+from replay_cli.keys import following_keys
 from replay_cli.reporting import metrics
 from replay_cli.reporting.class_views import ClassViewFiles, build_class_views_plugin
 from replay_cli.reporting.console import ConsoleSummary, held_out_line, progress_plugin, steps_done_text

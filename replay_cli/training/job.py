@@ -12,13 +12,13 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from replay_cli import errors
+from replay_cli.config.objective import OBJECTIVE_KEY, objective_value, test_stream_notice, uses_test_stream
 from replay_cli.reporting.results import RunResults
-from replay_cli.sweeps.objective import OBJECTIVE_KEY, objective_value, test_stream_notice, uses_test_stream
 
 
 def task(cfg: DictConfig) -> float | None:
     """Hydra's task function: the run's final average accuracy, or under ``hparams_search`` its
-    objective (:mod:`replay_cli.sweeps.objective`); None for a failed sweep job or an objective the run
+    objective (:mod:`replay_cli.config.objective`); None for a failed sweep job or an objective the run
     has not (a value every sweeper takes as "failed": the pinned Optuna refuses NaN and would stop the
     study)."""
     from hydra.core.hydra_config import HydraConfig

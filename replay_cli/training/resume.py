@@ -17,9 +17,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from replay_cli.config.keys import CONFIG_GROUPS as GROUPS
-from replay_cli.config.keys import flatten, is_presentation
 from replay_cli.errors import UsageError
+from replay_cli.keys import CONFIG_GROUPS as GROUPS
+from replay_cli.keys import flatten, is_presentation
 from replay_cli.reporting.results import RESULTS_FILE
 from replay_cli.training.checkpoint import CHECKPOINT_FILE, checkpoint_path, load_checkpoint
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from replay_cli.config.keys import HIGHER_IS_BETTER, VALIDATION_PREFIX, metric_value
+from replay_cli.keys import HIGHER_IS_BETTER, VALIDATION_PREFIX, metric_value
 
 OBJECTIVE_KEY = "hparams_search.objective"
 DEFAULT_OBJECTIVE = "validation.final_average_accuracy"
