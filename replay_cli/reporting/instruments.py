@@ -221,7 +221,8 @@ def read_inputs(
         if fields:
             return fields[0]
     dataset = _transform_group(held, train)
-    return torch.stack([dataset[i][0] for i in positions])
+    with torch.random.fork_rng(devices=[]):  # a random transform's draws must not move training's
+        return torch.stack([dataset[i][0] for i in positions])
 
 
 def reads_unchanged(held: Any, train: bool) -> bool:
