@@ -71,6 +71,50 @@ def test_autograd_grad_counts_as_a_backward_pass_and_copies_report_to_the_same_c
     assert counter.counts.samples(TRAIN, "backward") == 8
 
 
+def test_the_training_loops_passes_and_a_plugins_extra_passes_are_each_counted_once():
+    """The loop's own backward is counted at ``after_backward``; a plugin's extra passes (here a
+    virtual update by ``torch.autograd.grad``, like MIR's, and scoring without gradients) by the
+    hook on their output: every sample exactly once, and the run's numbers as without the counter."""
+    from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
+    from avalanche.training import Naive
+    from avalanche.training.plugins import SupervisedPlugin
+
+    from replay_cli.data.avalanche_internals import tensor_classification_dataset
+
+    class ExtraPasses(SupervisedPlugin):
+        def before_backward(self, strategy, **kwargs):
+            loss = strategy.model(torch.ones(3, 4)).sum()
+            torch.autograd.grad(loss, list(strategy.model.parameters()))
+
+        def after_forward(self, strategy, **kwargs):
+            with torch.no_grad():
+                strategy.model(torch.ones(2, 4))
+
+    def train(counted: bool) -> tuple[CostPlugin, list[torch.Tensor]]:
+        torch.manual_seed(0)
+        data = tensor_classification_dataset(torch.randn(40, 4), torch.arange(40) % 3, task_labels=[0] * 40)
+        benchmark = benchmark_from_datasets(train=[data], test=[data])
+        model = MLP((4,), num_classes=3, hidden_sizes=(5,))
+        counter = CostPlugin()
+        strategy = Naive(
+            model=model,
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            train_mb_size=16,
+            train_epochs=2,
+            plugins=[ExtraPasses(), *([counter] if counted else [])],
+            evaluator=None,
+        )
+        strategy.train(benchmark.train_stream[0])
+        return counter, [p.detach().clone() for p in model.parameters()]
+
+    counter, weights = train(counted=True)
+    iterations = 2 * 3  # 2 epochs of minibatches of 16, 16 and 8
+    assert counter.counts.samples(TRAIN, "backward") == 2 * 40 + 3 * iterations
+    assert counter.counts.samples(TRAIN, "forward") == 2 * 40 + (3 + 2) * iterations
+    _, uncounted = train(counted=False)
+    assert all(torch.equal(a, b) for a, b in zip(weights, uncounted, strict=True))
+
+
 def test_der_buffer_bytes_include_its_logits(run_in_process, tmp_path):
     results = _cost(run_in_process, tmp_path, "strategy=der")
     # float digits (64 x 4 bytes), label, task label, and 10 float logits

@@ -6,10 +6,15 @@ equal-sample comparisons hide their cost (Prabhu et al. 2023, "Computationally B
 Learning"; Ghunaim et al. 2023, "Real-Time Evaluation in Online Continual Learning", which checks
 forward and backward counts with a FLOPs profiler).
 
-:class:`CostPlugin` counts without per-method code: hooks on the model count every sample that goes
-through its forward (and, through a hook on the output, every sample whose output a backward pass
-reaches: ``loss.backward()`` and ``torch.autograd.grad`` alike), whatever calls it: the training
-loop, a method's extra passes, a copy of the model (copies carry the hooks). The FLOPs of one
+:class:`CostPlugin` counts without per-method code: a hook on the model counts every sample that goes
+through its forward, whatever calls it: the training loop, a method's extra passes, a copy of the
+model (copies carry the hook). Backward passes: the training loop's own (the model calls between
+Avalanche's ``before_forward`` and ``after_forward``, whose outputs the loss backpropagated by
+``strategy.backward`` reaches) are counted at ``after_backward``; every other call's output in an
+autograd graph gets a pre-hook on its gradient function that counts the backward pass reaching it
+(``loss.backward()`` and ``torch.autograd.grad`` alike: MIR's virtual update, RAR's attack). A
+Python hook run by autograd costs about 10 microseconds a pass, a tenth of a small model's step,
+which is why the loop's own passes are counted from the callbacks. The FLOPs of one
 sample are measured once per input shape with :class:`torch.utils.flop_counter.FlopCounterMode` on a
 copy of the model (its real forward and backward: matmuls and convolutions, as torch counts them;
 elementwise ops are not counted), after the step, so the run's numbers, state and random draws are
@@ -28,6 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from avalanche.training.plugins import SupervisedPlugin
 
 TRAIN, EVAL = "train", "eval"
@@ -37,7 +43,8 @@ _PROBE_ROWS = 2  # samples the FLOPs are measured on (batch norm needs two in tr
 
 @dataclass
 class PassCounts:
-    """Samples through the model per phase (``train``/``eval``) and input shape, forward and backward."""
+    """Samples through the model per (phase (``train``/``eval``), (input shape, dtype)), forward and
+    backward."""
 
     forward: dict[tuple[str, Any], int] = field(default_factory=lambda: defaultdict(int))
     backward: dict[tuple[str, Any], int] = field(default_factory=lambda: defaultdict(int))
@@ -63,17 +70,30 @@ class CostPlugin(SupervisedPlugin):
         self.paused = False
         self.phase = TRAIN
         self._probes: dict[Any, tuple[int, tuple[Any, ...], dict[str, Any]]] = {}
+        self._probed: set[Any] = set()  # input shapes whose probe has all its rows
         self._flops: dict[Any, tuple[float, float]] = {}  # shape key -> (forward, backward) per sample
         self._model: Any = None
         self._phase_before_eval = TRAIN
+        self.loop_passes: list[Any] | None = None  # collecting while the training loop's forward runs
+        self.in_loop_forward: list[Any] = []  # the last loop forward's passes, until its backward
 
     # ----------------------------------------------------------- callbacks: which model, which phase
     def before_training_exp(self, strategy: Any, **kwargs: Any) -> None:
         self.phase = TRAIN
         self._watch(strategy.model)
 
-    def before_training_iteration(self, strategy: Any, **kwargs: Any) -> None:
-        self._watch(strategy.model)  # a method may replace the model between iterations (GDumb)
+    def before_forward(self, strategy: Any, **kwargs: Any) -> None:
+        self._watch(strategy.model)  # a method may replace the model within an experience
+        self.loop_passes = []  # the training loop's forward calls: their backward is strategy.backward
+
+    def after_forward(self, strategy: Any, **kwargs: Any) -> None:
+        self.in_loop_forward = self.loop_passes
+        self.loop_passes = None
+
+    def after_backward(self, strategy: Any, **kwargs: Any) -> None:
+        for counted in self.in_loop_forward:
+            self.counted_backward(counted)
+        self.in_loop_forward = []
 
     def before_eval(self, strategy: Any, **kwargs: Any) -> None:
         self._phase_before_eval, self.phase = self.phase, EVAL
@@ -89,24 +109,35 @@ class CostPlugin(SupervisedPlugin):
 
     # ----------------------------------------------------------- counting (called by the hooks)
     def counted_forward(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        """Count one forward call; returns the key its backward is counted under (None: not counted)."""
-        if self.paused or not args or not hasattr(args[0], "shape") or args[0].dim() == 0:
+        """Count one forward call; returns the key its backward is counted under (None: not counted).
+        Runs at every call of the model: kept to a few dictionary operations."""
+        if self.paused or not args:
             return None
-        n = int(args[0].shape[0])
-        shape = (tuple(args[0].shape[1:]), args[0].dtype)
-        phase = self.phase
-        self.counts.forward[(phase, shape)] += n
-        if self._probes.get(shape, (0,))[0] < min(n, _PROBE_ROWS):
-            self._probes[shape] = (min(n, _PROBE_ROWS), *_probe_inputs(args, kwargs, n))
-        tokens = [observer.forward(args) for observer in self.observers] if phase == TRAIN else []
-        return (phase, shape, n, tokens)
+        inputs = args[0]
+        shape = getattr(inputs, "shape", None)
+        if not shape:
+            return None
+        n, probe = shape[0], (shape[1:], inputs.dtype)
+        self.counts.forward[self.phase, probe] += n
+        if probe not in self._probed:
+            self._keep_probe(probe, args, kwargs, n)
+        grad = self.phase == TRAIN and torch.is_grad_enabled()
+        tokens = [observer.forward(args) for observer in self.observers] if grad else ()
+        return (self.phase, probe), n, tokens
 
-    def counted_backward(self, key: Any) -> None:
-        phase, shape, n, tokens = key
+    def _keep_probe(self, shape: Any, args: tuple[Any, ...], kwargs: dict[str, Any], n: int) -> None:
+        rows = min(n, _PROBE_ROWS)
+        if self._probes.get(shape, (0,))[0] < rows:
+            self._probes[shape] = (rows, *_probe_inputs(args, kwargs, n))
+        if rows == _PROBE_ROWS:
+            self._probed.add(shape)
+
+    def counted_backward(self, counted: Any) -> None:
         if self.paused:
             return
-        self.counts.backward[(phase, shape)] += n
-        for observer, token in zip(self.observers, tokens, strict=True):
+        key, n, tokens = counted
+        self.counts.backward[key] += n
+        for observer, token in zip(self.observers, tokens, strict=False):  # none: no gradients
             observer.backward(token)
 
     @contextmanager
@@ -154,29 +185,26 @@ class CostPlugin(SupervisedPlugin):
 
 
 def hook_model(model: Any, counter: CostPlugin) -> None:
-    """Hooks reporting ``model``'s passes to ``counter``. Plain closures: a deep copy of the model
-    (MIR's virtual model, RAR's attacked copy, GDumb's restart) keeps reporting to the same counter."""
-
-    import torch
-
-    pending: list[Any] = []  # keys of the calls under way (a call inside a call stacks)
-
-    def before(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        pending.append(counter.counted_forward(args, kwargs))
+    """A hook reporting ``model``'s passes to ``counter`` (see the module docstring). A plain
+    closure: a deep copy of the model (MIR's virtual model, RAR's attacked copy, GDumb's restart)
+    keeps reporting to the same counter."""
 
     def after(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
-        key = pending.pop() if pending else None
-        if key is not None and isinstance(output, torch.Tensor) and output.requires_grad:
-            output.register_hook(lambda grad: counter.counted_backward(key))
+        counted = counter.counted_forward(args, kwargs)
+        grad_fn = getattr(output, "grad_fn", None)
+        if counted is None or grad_fn is None:
+            return
+        if counter.loop_passes is not None:
+            counter.loop_passes.append(counted)
+        else:
+            grad_fn.register_prehook(lambda grads: counter.counted_backward(counted))
 
-    model.register_forward_pre_hook(before, with_kwargs=True)
     model.register_forward_hook(after, with_kwargs=True)
     setattr(model, _HOOKED, id(counter))  # an int: a deep copy of the model keeps it as it is
 
 
 def _probe_inputs(args: tuple[Any, ...], kwargs: dict[str, Any], n: int) -> tuple[tuple, dict]:
     """The first rows of every batched argument (detached copies), the rest as given."""
-    import torch
 
     def rows(value: Any) -> Any:
         if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == n:
@@ -192,7 +220,6 @@ def flops_per_sample(
     """(forward, backward) FLOPs of one sample through ``model``, counted by torch's
     ``FlopCounterMode`` on a deep copy in training mode (backward: gradients of the parameters from
     the sum of the outputs). The model, its gradients and every random generator are left as found."""
-    import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     twin = copy.deepcopy(model).train()
@@ -213,8 +240,6 @@ def peak_memory(device: str) -> dict[str, int | None]:
     record: dict[str, int | None] = {"peak_rss_bytes": int(rss if sys.platform == "darwin" else rss * 1024)}
     record["cuda_max_allocated_bytes"] = None
     if str(device).startswith("cuda"):
-        import torch
-
         record["cuda_max_allocated_bytes"] = int(torch.cuda.max_memory_allocated(device))
     return record
 
@@ -250,8 +275,6 @@ def stored_fields(held: Any, index: Any) -> list[Any] | None:
 
 
 def _bytes_per_sample(held: Any) -> int:
-    import torch
-
     fields = stored_fields(held, torch.arange(1))
     if fields is None:  # a dataset tree of a kind the gather does not know: the sample as read
         fields = [f.unsqueeze(0) if isinstance(f, torch.Tensor) else torch.as_tensor([f]) for f in held[0]]

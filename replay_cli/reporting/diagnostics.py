@@ -24,6 +24,7 @@ FORGETTING_CSV = "forgetting_events.csv"
 REPLAY_COUNTS_CSV = "replay_counts.csv"
 GALLERY_PNG = "buffer_gallery_step_{step}.png"
 MOST_FORGOTTEN = 100  # test samples listed in the forgetting-events file
+_PENDING_BYTES = 32 * 2**20  # replayed rows held (by reference) before they are keyed
 
 
 # ---------------------------------------------------------------- replay counts
@@ -59,22 +60,25 @@ class ReplayCounter:
     training reads it). Rows are matched against the buffer held when each training call starts
     (:meth:`start`; one per step offline, several online): a sample admitted during a call
     (per-iteration reservoir) is counted from the next call on. Inputs drawn with random augmentation
-    (CIFAR's crops and flips) never equal the stored sample: their replays are not seen. The keys of
-    the rows a backward pass reached stay on the device until the counts are read."""
+    (CIFAR's crops and flips) never equal the stored sample: their replays are not seen. The rows a
+    backward pass reached are held by reference (up to 32 MiB) and keyed together on their device
+    when the counts are read, the buffer changes or that limit is passed."""
 
     def __init__(self) -> None:
         self._ids: dict[int, tuple[int, int]] = {}  # row key -> sample id
         self._key_of: dict[tuple[int, int], int] = {}  # sample id -> row key, of the buffer last held
-        self._pending: list[Any] = []
+        self._pending: list[Any] = []  # input rows a backward pass reached, not keyed yet
+        self._pending_bytes = 0
         self.step: Counter[tuple[int, int]] = Counter()  # per sample id, since the last summary
         self.watched: dict[tuple[int, int], None] = {}  # ids held at a call's start since then
         self.total: Counter[tuple[int, int]] = Counter()  # per sample id, over the whole run
 
-    def start(self, read_inputs: Callable[[list[int]], Any], ids: Sequence[tuple[int, int]]) -> None:
+    def start(self, keys_at: Callable[[list[int]], Any], ids: Sequence[tuple[int, int]]) -> None:
         """Watch the buffer whose ids are ``ids`` ((experience of origin, index in it) per sample);
-        ``read_inputs(positions)`` gives the samples at those positions of it as training reads them
-        (n, ...). Only the samples the buffer did not hold at the previous call are read and keyed:
-        online, a call per mini-experience finds a buffer that changed by a few samples."""
+        ``keys_at(positions)`` gives the :func:`row_keys` of the samples at those positions of it as
+        training reads them (LongTensor (n,)). Only the samples the buffer did not hold at the
+        previous call are keyed: online, a call per mini-experience finds a buffer that changed by a
+        few samples."""
         self._resolve()
         ids = [tuple(i) for i in ids]
         held = set(ids)
@@ -85,34 +89,45 @@ class ReplayCounter:
         new = [position for position, i in enumerate(ids) if i not in self._key_of]
         if new:
             added = [ids[p] for p in new]
-            keys = row_keys(read_inputs(new)).tolist()
+            keys = keys_at(new).tolist()
             self._key_of.update(zip(added, keys, strict=True))
             for i, key in zip(added, keys, strict=True):
                 self._ids.setdefault(key, i)  # rows equal byte for byte: the sample held first
         self.watched.update(dict.fromkeys(self._ids.values()))
 
     def forward(self, args: tuple[Any, ...]) -> Any:
-        import torch
-
-        if not self._ids or not torch.is_grad_enabled():
+        """The input rows of a training forward call (a reference, not a copy), or None when
+        nothing is watched (called only for passes in an autograd graph)."""
+        if not self._ids:
             return None
-        return row_keys(args[0])
+        inputs = args[0]
+        return inputs.detach() if inputs.requires_grad else inputs
 
-    def backward(self, keys: Any) -> None:
-        if keys is not None:
-            self._pending.append(keys)
+    def backward(self, inputs: Any) -> None:
+        """A backward pass reached the output on ``inputs``: they are keyed later, many calls'
+        rows at once (a few large tensor operations instead of several small ones per call)."""
+        if inputs is None:
+            return
+        self._pending.append(inputs)
+        self._pending_bytes += inputs.nbytes
+        if self._pending_bytes > _PENDING_BYTES:
+            self._resolve()
 
     def _resolve(self) -> None:
         if not self._pending:
             return
         import torch
 
-        keys, self._pending = torch.cat(self._pending).tolist(), []
-        for key in keys:
-            sample = self._ids.get(key)
-            if sample is not None:
-                self.step[sample] += 1
-                self.total[sample] += 1
+        by_shape: dict[tuple[Any, ...], list[Any]] = {}
+        for inputs in self._pending:
+            by_shape.setdefault((tuple(inputs.shape[1:]), inputs.dtype, inputs.device), []).append(inputs)
+        self._pending, self._pending_bytes = [], 0
+        for group in by_shape.values():
+            for key in row_keys(torch.cat(group)).tolist():
+                sample = self._ids.get(key)
+                if sample is not None:
+                    self.step[sample] += 1
+                    self.total[sample] += 1
 
     def counts_of(self, ids: Sequence[tuple[int, int]]) -> list[int]:
         """Replays of each of the samples ``ids`` since the last :meth:`summary`."""

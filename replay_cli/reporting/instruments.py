@@ -15,11 +15,13 @@ from typing import Any
 
 from avalanche.training.plugins import SupervisedPlugin
 
+from replay_cli.data.positions import PositionsView
 from replay_cli.reporting import diagnostics
 from replay_cli.reporting.cost import CostPlugin, buffer_bytes, stored_fields
 
 STATE_FILE = "diagnostics_state.json"  # forgetting-event and replay counts, so a resumed run continues them
 _EVAL_BATCH = 256
+_KEY_CHUNK = 4096  # stream samples gathered at a time to key them
 
 
 class BufferWatch(SupervisedPlugin):
@@ -31,16 +33,26 @@ class BufferWatch(SupervisedPlugin):
         self.counter, self.read_buffer = counter, read_buffer
         self.correct: dict[int, list[Any]] = {}
         self.unchanged: bool | None = None  # the method's buffer reaches the model as stored
+        self._stream_keys: dict[int, Any] = {}  # id of the stream's positions -> its rows' keys
 
     def before_training_exp(self, strategy: Any, **kwargs: Any) -> None:
         held = self.read_buffer(strategy)
+        ids = sample_ids(held) or []
+        if ids and self.unchanged is None:  # one kind of buffer per run: asked once
+            self.unchanged = reads_unchanged(held, train=True)
+        self.counter.start(self._keys_reader(held), ids)
 
-        def inputs_at(positions: list[int]) -> Any:
-            if self.unchanged is None:  # one kind of buffer per run: asked once (online: per call)
-                self.unchanged = reads_unchanged(held, train=True)
-            return read_inputs(held, train=True, positions=positions, unchanged=self.unchanged)
-
-        self.counter.start(inputs_at, sample_ids(held) or [])
+    def _keys_reader(self, held: Any) -> Any:
+        """positions in ``held`` -> the row keys of those samples as training reads them."""
+        if self.unchanged and isinstance(held, PositionsView):
+            keys = self._stream_keys.get(id(held.positions))
+            if keys is None:
+                keys = self._stream_keys[id(held.positions)] = stream_keys(held.positions)
+            if keys is not None:
+                return lambda positions: keys[held.held[positions]]
+        return lambda positions: diagnostics.row_keys(
+            read_inputs(held, train=True, positions=positions, unchanged=self.unchanged)
+        )
 
     def before_eval(self, strategy: Any, **kwargs: Any) -> None:
         self.correct = {}
@@ -223,6 +235,26 @@ def read_inputs(
     dataset = _transform_group(held, train)
     with torch.random.fork_rng(devices=[]):  # a random transform's draws must not move training's
         return torch.stack([dataset[i][0] for i in positions])
+
+
+def stream_keys(positions: Any) -> Any:
+    """The row keys (:func:`~replay_cli.reporting.diagnostics.row_keys`) of every training sample
+    as stored, by position in the stream (LongTensor), gathered a chunk at a time; None where the
+    stream's dataset tree is of a kind the gather does not know. Computed once per run, so that a
+    buffer kept as positions is keyed by indexing, not by reading its samples at every call."""
+    import torch
+
+    from replay_cli.data import avalanche_internals
+
+    size, parts = len(positions.source), []
+    for start in range(0, size, _KEY_CHUNK):
+        fields = avalanche_internals.gather(
+            positions.source, torch.arange(start, min(size, start + _KEY_CHUNK))
+        )
+        if not fields:
+            return None
+        parts.append(diagnostics.row_keys(fields[0]))
+    return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.long)
 
 
 def reads_unchanged(held: Any, train: bool) -> bool:
