@@ -24,7 +24,7 @@ FORGETTING_CSV = "forgetting_events.csv"
 REPLAY_COUNTS_CSV = "replay_counts.csv"
 GALLERY_PNG = "buffer_gallery_step_{step}.png"
 MOST_FORGOTTEN = 100  # test samples listed in the forgetting-events file
-_PENDING_BYTES = 32 * 2**20  # replayed rows held (by reference) before they are keyed
+_PENDING_BYTES = 2**20  # replayed rows held (by reference) before they are keyed: keyed in cache
 
 
 # ---------------------------------------------------------------- replay counts
@@ -61,7 +61,7 @@ class ReplayCounter:
     (:meth:`start`; one per step offline, several online): a sample admitted during a call
     (per-iteration reservoir) is counted from the next call on. Inputs drawn with random augmentation
     (CIFAR's crops and flips) never equal the stored sample: their replays are not seen. The rows a
-    backward pass reached are held by reference (up to 32 MiB) and keyed together on their device
+    backward pass reached are held by reference (up to 1 MiB) and keyed together on their device
     when the counts are read, the buffer changes or that limit is passed."""
 
     def __init__(self) -> None:

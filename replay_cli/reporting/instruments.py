@@ -21,7 +21,8 @@ from replay_cli.reporting.cost import CostPlugin, buffer_bytes, stored_fields
 
 STATE_FILE = "diagnostics_state.json"  # forgetting-event and replay counts, so a resumed run continues them
 _EVAL_BATCH = 256
-_KEY_CHUNK = 4096  # stream samples gathered at a time to key them
+_GATHER_CHUNK = 4096  # stream samples gathered at a time (one walk of the dataset tree each)
+_KEY_CHUNK = 512  # of those, keyed at a time: their 64-bit words stay in cache
 
 
 class BufferWatch(SupervisedPlugin):
@@ -247,13 +248,13 @@ def stream_keys(positions: Any) -> Any:
     from replay_cli.data import avalanche_internals
 
     size, parts = len(positions.source), []
-    for start in range(0, size, _KEY_CHUNK):
+    for start in range(0, size, _GATHER_CHUNK):
         fields = avalanche_internals.gather(
-            positions.source, torch.arange(start, min(size, start + _KEY_CHUNK))
+            positions.source, torch.arange(start, min(size, start + _GATHER_CHUNK))
         )
         if not fields:
             return None
-        parts.append(diagnostics.row_keys(fields[0]))
+        parts += [diagnostics.row_keys(rows) for rows in fields[0].split(_KEY_CHUNK)]
     return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.long)
 
 
