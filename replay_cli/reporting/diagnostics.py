@@ -69,6 +69,7 @@ class ReplayCounter:
         self._key_of: dict[tuple[int, int], int] = {}  # sample id -> row key, of the buffer last held
         self._pending: list[Any] = []  # input rows a backward pass reached, not keyed yet
         self._pending_bytes = 0
+        self._known_keys: dict[Any, Any] = {}  # device -> the keys of ``_ids`` as a tensor there
         self.step: Counter[tuple[int, int]] = Counter()  # per sample id, since the last summary
         self.watched: dict[tuple[int, int], None] = {}  # ids held at a call's start since then
         self.total: Counter[tuple[int, int]] = Counter()  # per sample id, over the whole run
@@ -80,6 +81,7 @@ class ReplayCounter:
         previous call are keyed: online, a call per mini-experience finds a buffer that changed by a
         few samples."""
         self._resolve()
+        self._known_keys = {}
         ids = [tuple(i) for i in ids]
         held = set(ids)
         for gone in self._key_of.keys() - held:
@@ -123,11 +125,18 @@ class ReplayCounter:
             by_shape.setdefault((tuple(inputs.shape[1:]), inputs.dtype, inputs.device), []).append(inputs)
         self._pending, self._pending_bytes = [], 0
         for group in by_shape.values():
-            for key in row_keys(torch.cat(group)).tolist():
-                sample = self._ids.get(key)
-                if sample is not None:
-                    self.step[sample] += 1
-                    self.total[sample] += 1
+            keys = row_keys(torch.cat(group))
+            known = self._known_keys.get(keys.device)
+            if known is None:
+                known = self._known_keys[keys.device] = torch.tensor(
+                    list(self._ids), dtype=torch.long, device=keys.device
+                )
+            # only the rows of buffered samples reach Python, once per sample
+            replayed, times = torch.unique(keys[torch.isin(keys, known)], return_counts=True)
+            for key, n in zip(replayed.tolist(), times.tolist(), strict=True):
+                sample = self._ids[key]
+                self.step[sample] += n
+                self.total[sample] += n
 
     def counts_of(self, ids: Sequence[tuple[int, int]]) -> list[int]:
         """Replays of each of the samples ``ids`` since the last :meth:`summary`."""

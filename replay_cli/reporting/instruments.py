@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from avalanche.training.plugins import SupervisedPlugin
+from avalanche.core import BasePlugin
 
 from replay_cli.data.positions import PositionsView
 from replay_cli.reporting import diagnostics
@@ -25,7 +25,7 @@ _GATHER_CHUNK = 4096  # stream samples gathered at a time (one walk of the datas
 _KEY_CHUNK = 512  # of those, keyed at a time: their 64-bit words stay in cache
 
 
-class BufferWatch(SupervisedPlugin):
+class BufferWatch(BasePlugin):
     """Starts the replay counter on the buffer each training call replays from, and records which
     test samples each evaluation classifies correctly (in stream order)."""
 
