@@ -155,6 +155,17 @@ def test_resume_refuses_overrides_that_change_the_experiment(finished_run):
     assert "optimizer.lr=0.5 would change the experiment (the run has optimizer.lr=0.1)" in line
 
 
+def test_resume_keeps_the_runs_own_instruments(finished_run):
+    """Cost and diagnostics for only some steps would not describe the run: another value is refused."""
+    refused = replay_run(f"resume={finished_run}", "instruments=false", cwd=finished_run.parent)
+    assert refused.returncode == 2
+    (line,) = refused.stderr.strip().splitlines()
+    assert "instruments=false would record cost and diagnostics for only some of the run's steps" in line
+    assert "(the run has instruments=true)" in line
+    same = replay_run(f"resume={finished_run}", "instruments=true", cwd=finished_run.parent)
+    assert same.returncode == 0 and "already completed" in same.stdout
+
+
 def test_checkpoints_never_execute_code(finished_run, tmp_path):
     import pickle
 

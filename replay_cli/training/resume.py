@@ -127,6 +127,12 @@ def check_resume(cfg: DictConfig, run_dir: Path, overrides: list[str], typed: st
     saved = OmegaConf.create(state["config"])
     for override in overrides:
         key, _, _ = override.lstrip("+~").partition("=")
+        if key == "instruments" and bool(cfg.get("instruments")) != bool(saved.get("instruments")):
+            raise UsageError(
+                f"{typed}: {override} would record cost and diagnostics for only some of the run's "
+                f"steps (the run has instruments={str(bool(saved.get('instruments'))).lower()}); "
+                "a resumed run keeps its own instruments"
+            )
         if is_presentation(key) or key.startswith("hydra."):
             continue
         now = cfg[key].get("name") if key in GROUPS else OmegaConf.select(cfg, key, default=None)
