@@ -181,6 +181,22 @@ def test_one_call_loop_resumes_exactly(update, run_in_process, fail_at_step, tmp
     assert resumed["anytime_accuracy"] == whole["anytime_accuracy"]
 
 
+def test_results_of_an_interrupted_step_keep_only_the_finished_steps_anytime_points():
+    """A signal while step 1 trains: results.json and its AAA describe step 0 only, as the checkpoint does."""
+    from replay_cli.reporting.results import RunResults
+
+    results = RunResults(config={}, n_experiences=2, n_steps=2)
+    results.add_step([0.8, 0.0], seen=1, stream_accuracy=0.4, composition={}, train_seconds=1, eval_seconds=1)
+    results.add_anytime(100, 0.4, experience=0, accuracy=[0.6, 0.0])
+    results.add_anytime(200, 0.5, experience=0, accuracy=[0.8, 0.0])
+    results.add_anytime(300, 0.3, experience=1, accuracy=[0.2, 0.4])  # step 1, unfinished
+    written = results.to_dict()
+    assert [p["samples_seen"] for p in written["anytime_accuracy"]] == [100, 200]
+    assert written["average_anytime_accuracy"] == pytest.approx((0.6 + 0.8) / 2)
+    results.add_step([0.2, 0.4], seen=2, stream_accuracy=0.3, composition={}, train_seconds=1, eval_seconds=1)
+    assert [p["samples_seen"] for p in results.to_dict()["anytime_accuracy"]] == [100, 200, 300]
+
+
 def test_one_call_is_the_online_default_for_replay_and_methods_with_own_buffers_keep_theirs():
     from omegaconf import OmegaConf
 

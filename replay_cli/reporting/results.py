@@ -113,6 +113,12 @@ class RunResults:
             }
         )
 
+    def finished_anytime(self) -> list[dict[str, Any]]:
+        """The anytime points of finished steps: an interrupted step's are not the run's (its
+        checkpoint holds none of them, and a resume records them again)."""
+        done = len(self.accuracy_matrix)
+        return [p for p in self.anytime_accuracy if p.get("experience") is None or p["experience"] < done]
+
     def add_instruments(self, cost: dict[str, Any], diagnostics: dict[str, Any]) -> None:
         """The latest step's cost and replay diagnostics (after :meth:`add_step`)."""
         self.cost.append(cost)
@@ -203,7 +209,7 @@ class RunResults:
 
     def summary(self) -> dict[str, Any]:
         """The headline numbers, under the names every view uses."""
-        anytime = [point for point in self.anytime_accuracy if "accuracy" in point]
+        anytime = [point for point in self.finished_anytime() if "accuracy" in point]
         return {
             **self._matrix_summary(self.accuracy_matrix, self.stream_accuracy),
             "train_seconds": sum(self.train_seconds),
@@ -279,7 +285,7 @@ class RunResults:
             "test_samples_per_class": samples_per_class(self.confusion_matrix or []),
             "confusion_matrix": self.confusion_matrix,
             "buffer_composition": self.buffer_composition,
-            "anytime_accuracy": self.anytime_accuracy,
+            "anytime_accuracy": self.finished_anytime(),
             "validation": self.validation_block(),
             "stop_after": self.stop_after,
             "cost": {"per_step": self.cost, **cost_totals(self.cost)},

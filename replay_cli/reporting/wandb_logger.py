@@ -275,7 +275,8 @@ def _anytime_table(results: Any) -> dict[str, Any]:
     """The online protocol's anytime curve (stream accuracy against samples seen), when recorded."""
     import wandb
 
-    points = getattr(results, "anytime_accuracy", None)
+    finished = getattr(results, "finished_anytime", None)
+    points = finished() if finished else None
     if not points:
         return {}
     data = [[p["samples_seen"], p["stream_accuracy"]] for p in points]
