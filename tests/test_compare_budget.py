@@ -74,6 +74,8 @@ def test_budget_values_and_bad_budgets():
         parse_budget({"memory": "1"})
     with pytest.raises(UsageError, match="--budget flops=lots is invalid: expected a positive number"):
         parse_budget({"flops": "lots"})
+    with pytest.raises(UsageError, match="--budget flops=1e400 is invalid: it overflows to infinity"):
+        parse_budget({"flops": "1e400"})
 
 
 def test_pareto_front_keeps_the_points_nothing_beats():
@@ -163,3 +165,36 @@ def test_the_report_shows_each_groups_last_buffer_gallery(costed_sweep, tmp_path
     report = write_outputs(compare([str(costed_sweep)]), tmp_path / "out").report.read_text()
     assert "<h2>Buffer galleries (after the last step)</h2>" in report
     assert 'id="gallery-replay"' in report and 'id="gallery-mir"' not in report
+
+
+@pytest.mark.parametrize("fmt", ["table", "json"])
+@pytest.mark.parametrize("select", [[], ["--select-by", "validation.final_average_accuracy"]])
+def test_a_budget_no_group_is_within_is_one_line_naming_the_cheapest(costed_sweep, capsys, fmt, select):
+    """Nothing printed but the reason, and the budget's reason even when --select-by would find nothing."""
+    with pytest.raises(SystemExit) as ended:
+        main([str(costed_sweep), "--budget", "flops=50M", "--format", fmt, "--no-figures", *select])
+    assert ended.value.code == 2
+    shown = capsys.readouterr()
+    assert shown.out == ""
+    prefix = (
+        "replay-compare: error: --budget: no group is within flops <= 5e+07 (smallest mean flops: 1e+08, in "
+    )
+    error = shown.err.strip()
+    assert error.count("\n") == 0 and error.startswith(prefix) and "naive" in error[len(prefix) :], error
+    assert not (costed_sweep / "compare").exists()
+
+
+@pytest.mark.parametrize(
+    ("budget", "message"),
+    [
+        ("flops=1e8,flops=2e8", "argument --budget: flops is given twice in flops=1e8,flops=2e8"),
+        ("flops=", "argument --budget: expected KEY=VALUE pairs, e.g. flops=2G"),
+        ("flops=1e400", "--budget flops=1e400 is invalid: it overflows to infinity"),
+    ],
+)
+def test_cli_refuses_a_repeated_empty_or_infinite_budget(costed_sweep, capsys, budget, message):
+    with pytest.raises(SystemExit) as ended:
+        main([str(costed_sweep), "--budget", budget, "--no-figures"])
+    assert ended.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and message in error, error

@@ -95,6 +95,15 @@ def test_the_command_prints_the_table_and_the_final_runs_and_writes_csv_json(tun
     assert {"configurations", "selected_by_validation.final_average_accuracy"} <= set(header)
 
 
+def test_the_title_says_how_many_configurations_were_compared_and_chosen(tuned_sweep):
+    from replay_cli.compare.tables import render
+
+    comparison = compare([str(tuned_sweep)], select_by="validation.final_average_accuracy")
+    shown = render(comparison, "markdown")
+    assert "2 of 4 configurations chosen by validation.final_average_accuracy: 6 of 12 runs," in shown
+    assert shown.count("final runs: ") == 2
+
+
 def test_the_html_report_carries_the_selection(tuned_sweep):
     from replay_cli.compare.report import render_html
 
@@ -123,6 +132,19 @@ def test_a_test_metric_selects_only_when_asked_and_says_so(tuned_sweep):
         (
             ["--select-by", "validation.final_average_accuracy", "--within", "nope"],
             "--within nope is not a config key",
+        ),
+        (
+            ["--select-by", "validation.final_average_accuracy", "--within", "seed"],
+            "--within seed: the seed is what selection averages over; --within takes grouping keys only",
+        ),
+        (
+            ["--select-by", "validation.final_average_accuracy", "--within", "strategy,num_threads"],
+            "--within num_threads: num_threads never changes a run's numbers, so it is never a grouping key",
+        ),
+        (["--select-on-test"], "--select-on-test needs --select-by METRIC"),
+        (
+            ["--select-by", "validation.final_average_accuracy", "--budget", "flops=1"],
+            "--budget: no group is within flops <= 1 (no completed run reports flops)",
         ),
     ],
 )

@@ -8,6 +8,7 @@ The costs are the runs' results.json ``train_flops`` and ``buffer_bytes`` (see
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -16,6 +17,7 @@ from replay_cli.errors import UsageError
 
 # --budget names -> the results.json metric each bounds, and how an axis names it
 BUDGETS = {"flops": "train_flops", "buffer_bytes": "buffer_bytes"}
+_NAMES = {metric: name for name, metric in BUDGETS.items()}
 AXIS_LABELS = {
     "train_flops": "training FLOPs (forward + backward, whole run)",
     "buffer_bytes": "largest buffer (bytes)",
@@ -41,19 +43,47 @@ def parse_budget(assignments: dict[str, str]) -> dict[str, float]:
                 f"--budget {key}={text} is invalid: expected a positive number, optionally with a suffix "
                 "k, M, G, T, P (powers of 1000) or Ki, Mi, Gi (powers of 1024), e.g. 2e9 or 64Ki"
             )
-        bounds[BUDGETS[key]] = float(match.group(1)) * _SUFFIXES[(match.group(2) or "").lower()]
+        bound = float(match.group(1)) * _SUFFIXES[(match.group(2) or "").lower()]
+        if not math.isfinite(bound):
+            raise UsageError(
+                f"--budget {key}={text} is invalid: it overflows to infinity; expected a finite number, "
+                "e.g. 2e9 or 64Ki"
+            )
+        bounds[BUDGETS[key]] = bound
     return bounds
 
 
 def within(groups: Sequence[Any], bounds: dict[str, float]) -> tuple[list[Any], list[Any]]:
     """(kept, left out): a group is kept when the mean of each bounded cost over its completed runs
-    is at most the bound; a group whose runs do not report that cost is left out."""
+    is at most the bound; a group whose runs do not report that cost is left out. Raises
+    :class:`UsageError` when groups there were but none is within the budget (an empty table helps
+    nobody: the line says the cheapest group instead)."""
     kept, left_out = [], []
     for group in groups:
         means = {metric: group.stats[metric].mean for metric in bounds}
         fits = all(mean is not None and mean <= bounds[m] for m, mean in means.items())
         (kept if fits else left_out).append(group)
+    if bounds and left_out and not kept:
+        raise UsageError(f"--budget: no group is within {describe(bounds)} ({_cheapest(left_out, bounds)})")
     return kept, left_out
+
+
+def describe(bounds: dict[str, float]) -> str:
+    """``{"train_flops": 2e9}`` -> ``flops <= 2e+09``: the bounds as ``--budget`` names them."""
+    return " and ".join(f"{_NAMES[metric]} <= {bound:.4g}" for metric, bound in bounds.items())
+
+
+def _cheapest(groups: Sequence[Any], bounds: dict[str, float]) -> str:
+    """Per bounded cost, the smallest group mean and its group: how far off the budget is."""
+    parts = []
+    for metric in bounds:
+        costed = [(g.stats[metric].mean, g.label) for g in groups if g.stats[metric].mean is not None]
+        if costed:
+            mean, label = min(costed, key=lambda pair: pair[0])
+            parts.append(f"smallest mean {_NAMES[metric]}: {mean:.3g}, in {label}")
+        else:
+            parts.append(f"no completed run reports {_NAMES[metric]}")
+    return "; ".join(parts)
 
 
 def pareto_front(costs: Sequence[float], values: Sequence[float], higher_is_better: bool) -> list[int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -51,14 +51,14 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument(
         "--baseline",
         metavar="KEY=VALUE[,...]",
-        type=_assignments,
+        type=_assignments("storage=reservoir"),
         help="the group every other is tested against, among groups equal in the other keys, e.g. "
         "storage=reservoir (default: the best group at each memory size)",
     )
     cli.add_argument(
         "--budget",
         metavar="KEY=VALUE[,...]",
-        type=_assignments,
+        type=_assignments("flops=2G"),
         help="keep only the groups whose mean cost is within the budget: flops=2e9 (training FLOPs), "
         "buffer_bytes=64Ki (largest buffer); suffixes k M G T P (x1000) or Ki Mi Gi (x1024)",
     )
@@ -125,11 +125,21 @@ def _keys(text: str) -> list[str]:
     return keys
 
 
-def _assignments(text: str) -> dict[str, str]:
-    pairs = [part.partition("=") for part in text.split(",") if part.strip()]
-    if not pairs or any(not key.strip() or not sep or not value.strip() for key, sep, value in pairs):
-        raise argparse.ArgumentTypeError("expected KEY=VALUE pairs, e.g. storage=reservoir")
-    return {key.strip(): value.strip() for key, _, value in pairs}
+def _assignments(example: str) -> Callable[[str], dict[str, str]]:
+    """A parser of ``KEY=VALUE[,...]`` whose error shows ``example``; a key given twice is refused
+    (which value was meant is anyone's guess)."""
+
+    def parse(text: str) -> dict[str, str]:
+        pairs = [part.partition("=") for part in text.split(",") if part.strip()]
+        if not pairs or any(not key.strip() or not sep or not value.strip() for key, sep, value in pairs):
+            raise argparse.ArgumentTypeError(f"expected KEY=VALUE pairs, e.g. {example}")
+        keys = [key.strip() for key, _, _ in pairs]
+        twice = next((key for key in keys if keys.count(key) > 1), None)
+        if twice is not None:
+            raise argparse.ArgumentTypeError(f"{twice} is given twice in {text}; give each key once")
+        return {key.strip(): value.strip() for key, _, value in pairs}
+
+    return parse
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -145,6 +155,8 @@ def run(args: argparse.Namespace) -> None:
 
     if args.within is not None and args.select_by is None:
         raise UsageError("--within needs --select-by METRIC (the metric that chooses within them)")
+    if args.select_on_test and args.select_by is None:
+        raise UsageError("--select-on-test needs --select-by METRIC (it allows a test metric there)")
     budget = parse_budget(args.budget or {})
     comparison = compare(
         args.paths,

@@ -152,9 +152,10 @@ class Comparison:
         """With ``--select-by``: one ``replay-run -m`` line per chosen configuration, over new seeds."""
         if not self.selection:
             return []
-        return [
+        commands = [
             choosing.final_run_command(group, choosing.new_seeds(self.runs, group)) for group in self.groups
         ]
+        return list(dict.fromkeys(commands))  # chosen groups that differ only in tuning-only keys
 
     def rows(self) -> list[dict[str, Any]]:
         """One flat record per group, best first: what CSV, JSON and the W&B table hold."""

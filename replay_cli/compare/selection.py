@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from replay_cli.compare.runs import Run
-from replay_cli.compare.swept import SEED, hashable
+from replay_cli.compare.swept import SEED, compared, hashable
 from replay_cli.errors import UsageError, closest
 from replay_cli.keys import HIGHER_IS_BETTER, VALIDATION_PREFIX
 
@@ -70,6 +70,16 @@ def within_keys(runs: Sequence[Run], within: Sequence[str] | None) -> list[str]:
     if within is None:
         return [key for key in DEFAULT_WITHIN if key in known]
     for key in within:
+        if key == SEED:
+            raise UsageError(
+                "--within seed: the seed is what selection averages over; --within takes grouping keys "
+                f"only, e.g. {','.join(DEFAULT_WITHIN)}"
+            )
+        if not compared(key):
+            raise UsageError(
+                f"--within {key}: {key} never changes a run's numbers, so it is never a grouping key; "
+                f"--within takes grouping keys only, e.g. {','.join(DEFAULT_WITHIN)}"
+            )
         if key not in known:
             raise UsageError(f"--within {key} is not a config key of these runs{closest(key, known)}")
     return list(within)

@@ -87,14 +87,18 @@ def _p_value(group: Group, row: dict[str, Any], marked: str) -> str:
 
 def title(comparison: Comparison) -> str:
     n_runs, n_groups = len(comparison.runs), len(comparison.groups)
-    chosen = (
-        f"{n_groups} configurations chosen by {comparison.selection.metric}" if comparison.selection else ""
-    )
-    if comparison.selection and comparison.selection.on_test:
-        chosen += " ON THE TEST STREAM (optimistic)"
+    shown = f"{n_runs} runs in {n_groups} groups"
+    selection = comparison.selection
+    if selection:
+        compared = sum(group.choice.configurations for group in comparison.groups if group.choice)
+        chosen_runs = sum(len(group.runs) for group in comparison.groups)
+        shown = (
+            f"{n_groups} of {compared} configurations chosen by {selection.metric}"
+            f"{' ON THE TEST STREAM (optimistic)' if selection.on_test else ''}"
+            f": {chosen_runs} of {n_runs} runs"
+        )
     return (
-        f"{', '.join(comparison.benchmarks)}: {n_runs} runs in {chosen or f'{n_groups} groups'}, "
-        "mean ± std over seeds, "
+        f"{', '.join(comparison.benchmarks)}: {shown}, mean ± std over seeds, "
         f"best {comparison.metric} first; {CI} and p of {comparison.metric} against the baseline, "
         f"{MARKER} p < {comparison.alpha:g}"
     )
