@@ -180,6 +180,9 @@ def test_results_are_the_same_with_instruments_on_and_off(run_in_process, tmp_pa
         "scr",
         "cumulative",
         "joint",
+        "gem",
+        "agem",
+        "generative_replay",
     ],
 )
 def test_every_strategy_reports_its_cost(run_in_process, tmp_path, strategy):
@@ -188,6 +191,8 @@ def test_every_strategy_reports_its_cost(run_in_process, tmp_path, strategy):
     assert len(cost["per_step"]) == results["n_steps"]
     assert cost["train_flops"] > 0 and cost["eval_flops"] > 0 and cost["peak_rss_bytes"] > 0
     assert results["buffer_bytes"] is not None or strategy == "scr"
+    if strategy in ("gem", "agem", "generative_replay"):  # memories of their own, counted in bytes
+        assert all(step["buffer_bytes"] > 0 for step in cost["per_step"])
 
 
 @pytest.mark.slow  # a W&B run: 11 s

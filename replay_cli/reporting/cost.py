@@ -254,10 +254,10 @@ def buffer_bytes(held: Any) -> int | None:
     ``stored_bytes`` for a method's own memory (None where it does not say)."""
     if held is None:
         return 0
+    if hasattr(held, "stored_bytes"):  # a method's own memory (a generator holds no samples)
+        return held.stored_bytes
     if len(held) == 0:
         return 0
-    if hasattr(held, "stored_bytes"):
-        return held.stored_bytes
     return len(held) * _bytes_per_sample(held)
 
 

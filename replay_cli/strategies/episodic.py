@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from replay_cli.reporting.cost import buffer_bytes
 from replay_cli.strategies.build import BufferLabels
 
 
@@ -19,7 +20,8 @@ def _plugin(strategy: Any, kind: type) -> Any:
 
 def gem_memory(strategy: Any) -> BufferLabels:
     """GEM's memory, experience by experience (``memory_y``/``memory_tid`` keyed by the experience
-    counter): per class, per task label and per experience of origin."""
+    counter): per class, per task label and per experience of origin; its bytes are those of the
+    tensors it keeps (inputs, labels, task labels)."""
     from avalanche.training.plugins import GEMPlugin
 
     plugin = _plugin(strategy, GEMPlugin)
@@ -31,7 +33,11 @@ def gem_memory(strategy: Any) -> BufferLabels:
         targets += [int(y) for y in labels]
         tasks += [int(t) for t in plugin.memory_tid[experience].tolist()]
         origin += [int(experience)] * len(labels)
-    return BufferLabels(targets=targets, targets_task_labels=tasks, origin_experience=origin)
+    kept = (plugin.memory_x, plugin.memory_y, plugin.memory_tid)
+    stored = sum(int(tensor.nbytes) for memory in kept for tensor in memory.values())
+    return BufferLabels(
+        targets=targets, targets_task_labels=tasks, origin_experience=origin, stored_bytes=stored
+    )
 
 
 def agem_memory(strategy: Any) -> BufferLabels:
@@ -47,7 +53,10 @@ def agem_memory(strategy: Any) -> BufferLabels:
         targets += [int(y) for y in dataset.targets]
         tasks += [int(t) for t in dataset.targets_task_labels]
         origin += [experience] * len(dataset)
-    return BufferLabels(targets=targets, targets_task_labels=tasks, origin_experience=origin)
+    stored = sum(buffer_bytes(dataset) or 0 for dataset in plugin.buffers)
+    return BufferLabels(
+        targets=targets, targets_task_labels=tasks, origin_experience=origin, stored_bytes=stored
+    )
 
 
 class GEMState:

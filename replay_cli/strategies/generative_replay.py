@@ -84,7 +84,21 @@ class ReplayedClasses(SupervisedPlugin):
 def replayed_labels(strategy: Any) -> BufferLabels:
     """The generated samples replayed during the last experience, one entry per sample with the label
     the previous classifier gave it (task label 0: the method ignores task labels; no experience of
-    origin: a generated sample has none)."""
+    origin: a generated sample has none); its bytes: :func:`kept_models_bytes`."""
     plugin = next(p for p in strategy.plugins if isinstance(p, ReplayedClasses))
     targets = [label for label, count in sorted(plugin.counts.items()) for _ in range(count)]
-    return BufferLabels(targets=targets, targets_task_labels=[0] * len(targets))
+    return BufferLabels(
+        targets=targets, targets_task_labels=[0] * len(targets), stored_bytes=kept_models_bytes(strategy)
+    )
+
+
+def kept_models_bytes(strategy: Any) -> int:
+    """What the method keeps instead of samples: its generator, and from the second experience on the
+    frozen copies it replays from (the generator's, and the classifier's that labels its samples);
+    their parameters' and buffers' bytes."""
+    from avalanche.training.plugins import GenerativeReplayPlugin
+
+    plugin = next((p for p in strategy.plugins if isinstance(p, GenerativeReplayPlugin)), None)
+    names = ("generator", "old_generator", "old_model")
+    models = [getattr(plugin, name, None) for name in names] if plugin else []
+    return sum(int(t.nbytes) for m in models if m is not None for t in (*m.parameters(), *m.buffers()))
