@@ -67,7 +67,10 @@ def prepare(argv: list[str], conf_dir: str) -> Command:
         parsed = OverridesParser.create().parse_overrides(overrides)
     fixed = [text for text, o in zip(overrides, parsed, strict=True) if not o.is_sweep_override()]
     cfg = _compose(conf_dir, fixed)
-    if flags or sweeping or str(cfg.hydra.mode) == "MULTIRUN":
+    if flags or sweeping or getattr(cfg.hydra.mode, "name", cfg.hydra.mode) == "MULTIRUN":  # RunMode
+        from replay_cli.config.validation import validate_sweep
+
+        validate_sweep(cfg)
         sweep_dir = _resolved(cfg, "hydra.sweep.dir")
         if sweep_dir:
             _refuse_a_used_sweep_dir(Path(sweep_dir))

@@ -158,6 +158,24 @@ BAD_INPUTS = [
         ["strategy=gss_greedy", "protocol=online"],
         "protocol.experience_size=10 is invalid: expected an integer >= 64 with strategy=gss_greedy",
     ),
+    (  # Avalanche's LaMAML drops an incomplete minibatch: mini-experiences of 10 would train nothing
+        ["strategy=lamaml", "protocol=online"],
+        "protocol.experience_size=10 is invalid: expected an integer >= 32 (the training minibatch, "
+        "strategy.train_mb_size) with strategy=lamaml online",
+    ),
+    (
+        ["protocol=online", "protocol.loop=one_call", "protocol.access_task_boundaries=true"],
+        "protocol.access_task_boundaries=true is invalid: expected false with protocol.loop=one_call",
+    ),
+    (  # refused before any trial runs: the objective reads the validation stream
+        ["hparams_search=optuna", "benchmark.validation_size=0", "hydra.sweeper.n_trials=3"],
+        "benchmark.validation_size=0 is invalid: expected a fraction in (0, 1) with "
+        "hparams_search.objective=validation.final_average_accuracy",
+    ),
+    (
+        ["hparams_search=optuna", "hydra.sweeper.n_trials=0"],
+        "hydra.sweeper.n_trials=0 is invalid: expected an integer >= 1",
+    ),
     (["strategy=gdumb", "batch_size_mem=8"], "batch_size_mem=8 has no effect with strategy=gdumb"),
     (["strategy=icarl", "storage=reservoir"], "storage=reservoir has no effect with strategy=icarl"),
     (["strategy=icarl", "model.head=multi"], "model.head=multi is invalid: expected single (strategy=icarl"),

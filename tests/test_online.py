@@ -226,3 +226,22 @@ def test_the_anytime_curve_does_not_change_what_the_run_trains(run_in_process, t
     assert len(probed["anytime_accuracy"]) > 0 and plain["anytime_accuracy"] == []
     assert probed["accuracy_matrix"] == plain["accuracy_matrix"]
     assert probed["buffer_composition"] == plain["buffer_composition"]
+
+
+def test_drop_last_with_mini_experiences_longer_than_an_experience_is_refused_before_training(tmp_path):
+    """With protocol.drop_last=true only whole mini-experiences train: an experience_size above an
+    experience's samples would drop that experience whole (nothing trained, exit 0 before)."""
+    result = replay_run(
+        "protocol=online",
+        "protocol.drop_last=true",
+        "protocol.experience_size=1000",
+        "logger=none",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "replay-run: error: protocol.experience_size=1000 is invalid"
+    )
+    assert "(the smallest training experience's samples) with protocol.drop_last=true" in lines[0]
+    assert not list(tmp_path.glob("outputs/runs/*/*/results.json"))

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from omegaconf import DictConfig, OmegaConf
+
+from replay_cli.errors import ConfigError
 from replay_cli.keys import HIGHER_IS_BETTER, VALIDATION_PREFIX, metric_value
 
 OBJECTIVE_KEY = "hparams_search.objective"
@@ -27,6 +30,22 @@ def objective_value(results: dict[str, Any], objective: str) -> float | None:
     """The value of ``objective`` in a run's results.json (as a dict); None when the run has none
     (no validation stream, no anytime curve), which makes the trial a failed one."""
     return metric_value(results, objective)
+
+
+def check_objective_data(cfg: DictConfig) -> None:
+    """A ``validation.<metric>`` objective reads the validation stream: without one
+    (``benchmark.validation_size=0``) every trial would train and then fail for want of a value."""
+    objective = OmegaConf.select(cfg, OBJECTIVE_KEY)
+    if objective is None or uses_test_stream(objective):
+        return
+    size = OmegaConf.select(cfg, "benchmark.validation_size", default=0)
+    if not size:
+        raise ConfigError(
+            "benchmark.validation_size",
+            size,
+            f"a fraction in (0, 1) with {OBJECTIVE_KEY}={objective} (it reads the validation stream; "
+            f"or choose a test metric: {OBJECTIVE_KEY}={objective.removeprefix(VALIDATION_PREFIX)})",
+        )
 
 
 def uses_test_stream(objective: str) -> bool:

@@ -12,7 +12,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from replay_cli.config.objective import objectives
+from replay_cli.config.objective import check_objective_data, objectives
 from replay_cli.data.image_files import CORE50_SCENARIOS
 from replay_cli.errors import ConfigError, UsageError
 
@@ -267,12 +267,18 @@ def _check_protocol(cfg: DictConfig) -> None:
         if "task_balanced_dataloader" in uses and cfg.task_balanced_dataloader:
             allowed = "per_mini_experience with task_balanced_dataloader=true"
             raise ConfigError("protocol.loop", cfg.protocol.loop, allowed)
+        if cfg.protocol.get("access_task_boundaries"):  # only Avalanche's online stream shows them
+            allowed = (
+                "false with protocol.loop=one_call (it applies to protocol.loop=per_mini_experience only)"
+            )
+            raise ConfigError("protocol.access_task_boundaries", True, allowed)
     if "replay_update" in uses and cfg.replay_update == "iteration" and cfg.task_balanced_dataloader:
         raise ConfigError("replay_update", cfg.replay_update, "experience with task_balanced_dataloader=true")
 
 
 def _check_consistency(cfg: DictConfig) -> None:
     _check_protocol(cfg)
+    check_objective_data(cfg)
     if str(cfg.strategy.device).startswith("cuda"):
         import torch
 
@@ -303,6 +309,23 @@ def _check_consistency(cfg: DictConfig) -> None:
         )
 
 
+SWEEP_RULES: dict[str, Rule] = {
+    "hydra.sweeper.n_trials": integer(minimum=1),  # Optuna's: 0 runs no trial and fails at the end
+}
+
+
+def validate_sweep(cfg: DictConfig) -> None:
+    """What a sweep's composed config (with its ``hydra`` node) shows before any job runs: the
+    sweeper's own settings, and the objective's data unless a swept key provides it."""
+    for key, rule in SWEEP_RULES.items():
+        value = _lookup(cfg, key)
+        if value is not _ABSENT and not rule.accepts(value):
+            raise ConfigError(key, value, rule.allowed)
+    params = OmegaConf.select(cfg, "hydra.sweeper.params") or {}
+    if "benchmark.validation_size" not in params:
+        check_objective_data(cfg)
+
+
 def validate_common_keys(cfg: DictConfig, overrides: Sequence[str]) -> None:
     """A top-level key set on the command line that the chosen strategy does not read (``mem_size``
     for ``naive``, ``storage=`` for a method with its own buffer) would silently do nothing: refused."""
@@ -328,6 +351,8 @@ def validate_against_benchmark(cfg: DictConfig, benchmark: Any) -> None:
         from replay_cli.storage.capacity import warn_unserved_groups
 
         warn_unserved_groups(cfg.storage, cfg.mem_size, benchmark, _mini_experiences(cfg, benchmark))
+    if cfg.protocol.get("name") == "online" and cfg.protocol.get("drop_last"):
+        _check_dropped_experiences(cfg.protocol.experience_size, benchmark)
     if cfg.strategy.get("check"):  # the method's own limits (strategy.check names the function)
         from hydra.utils import get_method
 
@@ -341,6 +366,19 @@ def _mini_experiences(cfg: DictConfig, benchmark: Any) -> int | None:
     size, drop_last = cfg.protocol.experience_size, cfg.protocol.get("drop_last", False)
     sizes = [len(experience.dataset) for experience in benchmark.train_stream]
     return sum(n // size if drop_last else -(-n // size) for n in sizes)
+
+
+def _check_dropped_experiences(size: int, benchmark: Any) -> None:
+    """With ``protocol.drop_last=true`` only mini-experiences of exactly ``experience_size`` samples
+    train, so an experience shorter than that would be dropped whole: nothing trained on it."""
+    shortest = min(len(experience.dataset) for experience in benchmark.train_stream)
+    if size > shortest:
+        raise ConfigError(
+            "protocol.experience_size",
+            size,
+            f"an integer <= {shortest} (the smallest training experience's samples) with "
+            "protocol.drop_last=true, which drops a shorter experience whole (or protocol.drop_last=false)",
+        )
 
 
 def _check_task_balanced_batch(batch_size_mem: int, benchmark: Any) -> None:

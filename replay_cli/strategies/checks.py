@@ -39,3 +39,18 @@ def rar_feature_node(cfg: DictConfig, model: Any) -> None:
     nodes = get_graph_node_names(model)[0][1:]  # the first is the input itself, not a feature
     if name not in nodes:
         raise ConfigError("strategy.plugins.rar.name_ext_layer", name, f"null or a node: {', '.join(nodes)}")
+
+
+def whole_minibatches(cfg: DictConfig, benchmark: Any) -> None:
+    """Avalanche's LaMAML trains with ``drop_last=True``: a mini-experience smaller than one
+    minibatch is dropped whole, so under the online protocol smaller mini-experiences would train
+    nothing. Raises :class:`ConfigError` naming ``protocol.experience_size``."""
+    size, batch = cfg.protocol.get("experience_size"), cfg.strategy.train_mb_size
+    if cfg.protocol.get("name") == "online" and size < batch:
+        raise ConfigError(
+            "protocol.experience_size",
+            size,
+            f"an integer >= {batch} (the training minibatch, strategy.train_mb_size) with "
+            f"strategy={cfg.strategy.name} online (Avalanche's method drops an incomplete minibatch, so a "
+            "smaller mini-experience trains nothing)",
+        )
