@@ -162,13 +162,16 @@ def metric_vs_cost(comparison: Any, cost: str) -> Any:
 
 def _cost_axis(axes: Any, cost: str, values: Sequence[float]) -> None:
     """Engineering units (k, M, G) on the cost axis; a log scale when the costs span over 10x."""
-    from matplotlib.ticker import EngFormatter, NullFormatter
+    from matplotlib.ticker import EngFormatter, MaxNLocator, NullFormatter
 
     log = bool(values) and max(values) > 10 * min(values)
     if log:
         axes.set_xscale("log")
         axes.xaxis.set_minor_formatter(NullFormatter())
+    else:  # labels such as "140 MFLOP" are wide: a few ticks, slanted, never run into each other
+        axes.xaxis.set_major_locator(MaxNLocator(nbins=4))
     axes.xaxis.set_major_formatter(EngFormatter(unit=_UNITS[cost]))
+    axes.tick_params(axis="x", labelrotation=30)
     axes.set_xlabel(AXIS_LABELS[cost] + ("; log scale" if log else ""))
 
 
@@ -236,5 +239,12 @@ def replay_diagnostics(comparison: Any) -> Any:
     panels[1].set_title("buffer accuracy − held-out accuracy, same classes", fontsize="medium")
     panels[0].set_title("times each buffered sample was replayed, mean", fontsize="medium")
     handles = {lbl: h for axes in panels for h, lbl in zip(*axes.get_legend_handles_labels(), strict=True)}
-    figure.legend(list(handles.values()), list(handles), loc="outside right upper", fontsize="small")
+    # below the panels: beside them, at the top, it ran into the figure's title
+    figure.legend(
+        list(handles.values()),
+        list(handles),
+        loc="outside lower center",
+        ncols=min(3, len(handles)),
+        fontsize="small",
+    )
     return figure
