@@ -89,7 +89,7 @@ class CostPlugin(BasePlugin):
         self.loop_passes = []  # the training loop's forward calls: their backward is strategy.backward
 
     def after_forward(self, strategy: Any, **kwargs: Any) -> None:
-        self.in_loop_forward = self.loop_passes
+        self.in_loop_forward = self.loop_passes or []  # [] where a loop calls it without before_forward
         self.loop_passes = None
 
     def after_backward(self, strategy: Any, **kwargs: Any) -> None:
