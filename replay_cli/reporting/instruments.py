@@ -46,9 +46,10 @@ class BufferWatch(BasePlugin):
     def _keys_reader(self, held: Any) -> Any:
         """positions in ``held`` -> the row keys of those samples as training reads them."""
         if self.unchanged and isinstance(held, PositionsView):
-            keys = self._stream_keys.get(id(held.positions))
-            if keys is None:
-                keys = self._stream_keys[id(held.positions)] = stream_keys(held.positions)
+            stream = id(held.positions)
+            if stream not in self._stream_keys:  # once per run (None: a tree the gather does not know)
+                self._stream_keys[stream] = stream_keys(held.positions)
+            keys = self._stream_keys[stream]
             if keys is not None:
                 return lambda positions: keys[held.held[positions]]
         return lambda positions: diagnostics.row_keys(
