@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from replay_cli.compare import selection as choosing
+from replay_cli.compare.budget import describe as describe_budget
 from replay_cli.compare.budget import within as within_budget
 from replay_cli.compare.runs import Run, find_runs
 from replay_cli.compare.selection import Choice, Selection
@@ -143,7 +144,7 @@ class Comparison:
             notes.append(f"selection: {self.selection.describe()}")
             notes += [f"final runs: {command}" for command in self.final_runs()]
         if self.budget:
-            bounds = ", ".join(f"{metric} <= {bound:.4g}" for metric, bound in self.budget.items())
+            bounds = describe_budget(self.budget)
             left_out = ", ".join(group.label for group in self.over_budget) or "none"
             notes.append(f"budget {bounds}: groups over it (or not reporting it) left out: {left_out}")
         return notes
