@@ -246,13 +246,10 @@ def stream_keys(positions: Any) -> Any:
     buffer kept as positions is keyed by indexing, not by reading its samples at every call."""
     import torch
 
-    from replay_cli.data import avalanche_internals
-
     size, parts = len(positions.source), []
+    stream = positions.view(torch.arange(size))
     for start in range(0, size, _GATHER_CHUNK):
-        fields = avalanche_internals.gather(
-            positions.source, torch.arange(start, min(size, start + _GATHER_CHUNK))
-        )
+        fields = stored_fields(stream, torch.arange(start, min(size, start + _GATHER_CHUNK)))
         if not fields:
             return None
         parts += [diagnostics.row_keys(rows) for rows in fields[0].split(_KEY_CHUNK)]
