@@ -71,7 +71,8 @@ def test_autograd_grad_counts_as_a_backward_pass_and_copies_report_to_the_same_c
     assert counter.counts.samples(TRAIN, "backward") == 8
 
 
-def test_the_training_loops_passes_and_a_plugins_extra_passes_are_each_counted_once():
+@pytest.mark.parametrize("epochs", [2, 7])  # 7: more iterations than are logged before counting
+def test_the_training_loops_passes_and_a_plugins_extra_passes_are_each_counted_once(epochs):
     """The loop's own backward is counted at ``after_backward``; a plugin's extra passes (here a
     virtual update by ``torch.autograd.grad``, like MIR's, and scoring without gradients) by the
     hook on their output: every sample exactly once, and the run's numbers as without the counter."""
@@ -100,7 +101,7 @@ def test_the_training_loops_passes_and_a_plugins_extra_passes_are_each_counted_o
             model=model,
             optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
             train_mb_size=16,
-            train_epochs=2,
+            train_epochs=epochs,
             plugins=[ExtraPasses(), *([counter] if counted else [])],
             evaluator=None,
         )
@@ -108,9 +109,9 @@ def test_the_training_loops_passes_and_a_plugins_extra_passes_are_each_counted_o
         return counter, [p.detach().clone() for p in model.parameters()]
 
     counter, weights = train(counted=True)
-    iterations = 2 * 3  # 2 epochs of minibatches of 16, 16 and 8
-    assert counter.counts.samples(TRAIN, "backward") == 2 * 40 + 3 * iterations
-    assert counter.counts.samples(TRAIN, "forward") == 2 * 40 + (3 + 2) * iterations
+    iterations = epochs * 3  # minibatches of 16, 16 and 8
+    assert counter.counts.samples(TRAIN, "backward") == epochs * 40 + 3 * iterations
+    assert counter.counts.samples(TRAIN, "forward") == epochs * 40 + (3 + 2) * iterations
     _, uncounted = train(counted=False)
     assert all(torch.equal(a, b) for a, b in zip(weights, uncounted, strict=True))
 

@@ -14,7 +14,9 @@ Avalanche's ``before_forward`` and ``after_forward``, whose outputs the loss bac
 autograd graph gets a pre-hook on its gradient function that counts the backward pass reaching it
 (``loss.backward()`` and ``torch.autograd.grad`` alike: MIR's virtual update, RAR's attack). A
 Python hook run by autograd costs about 10 microseconds a pass, a tenth of a small model's step,
-which is why the loop's own passes are counted from the callbacks. The FLOPs of one
+which is why the loop's own passes are counted from the callbacks; they are logged by reference
+as they happen and counted every few iterations, which costs the training loop less than the same
+work spread over every iteration (measured with ``scripts/bench_cost.py``). The FLOPs of one
 sample are measured once per input shape with :class:`torch.utils.flop_counter.FlopCounterMode` on a
 copy of the model (its real forward and backward: matmuls and convolutions, as torch counts them;
 elementwise ops are not counted), after the step, so the run's numbers, state and random draws are
@@ -39,6 +41,8 @@ from avalanche.core import BasePlugin
 TRAIN, EVAL = "train", "eval"
 _HOOKED = "_replay_cli_cost_counter"  # the model attribute naming the counter its hooks report to
 _PROBE_ROWS = 2  # samples the FLOPs are measured on (batch norm needs two in training mode)
+_BACKWARD = None  # in the loop log: the loop's backward reached the passes logged before it
+_LOGGED_ITERATIONS = 16  # training iterations logged before their passes are counted
 
 
 @dataclass
@@ -57,15 +61,17 @@ class PassCounts:
 class CostPlugin(BasePlugin):
     """Counts the model's passes (see the module docstring); :meth:`step_cost` closes a step. A
     ``BasePlugin`` with the supervised callbacks it needs only: Avalanche calls each callback a
-    plugin has at every iteration, so this one costs three calls an iteration, not eleven.
+    plugin has at every iteration, so this one costs three calls an iteration, not eleven. The
+    loop's passes are logged as they happen and counted every few iterations (:meth:`count_logged`).
 
     ``step_cost`` returns one record per training step (the keys of ``results.json`` ``cost.per_step``,
     documented in docs): samples and FLOPs of training forward and backward passes, of evaluation
     forward passes, the buffer's bytes and the process's peak memory."""
 
     def __init__(self, observers: tuple[Any, ...] = ()) -> None:
-        """``observers``: objects with ``forward(args) -> token`` and ``backward(token)``, told of
-        every counted training pass (the replay counter of :mod:`replay_cli.reporting.diagnostics`)."""
+        """``observers``: objects with ``backward(inputs)``, told of the model's input (N, ...) of
+        every counted training backward pass (the replay counter of
+        :mod:`replay_cli.reporting.diagnostics`)."""
         super().__init__()
         self.observers = observers
         self.counts = PassCounts()
@@ -77,7 +83,8 @@ class CostPlugin(BasePlugin):
         self._model: Any = None
         self._phase_before_eval = TRAIN
         self.loop_passes: list[Any] | None = None  # collecting while the training loop's forward runs
-        self.in_loop_forward: list[Any] = []  # the last loop forward's passes, until its backward
+        self._loop_log: list[Any] = []  # the loop's passes per iteration, each followed by
+        # _BACKWARD where the loop's backward reached it: counted a few iterations at a time
 
     # ----------------------------------------------------------- callbacks: which model, which phase
     def before_training_exp(self, strategy: Any, **kwargs: Any) -> None:
@@ -85,17 +92,24 @@ class CostPlugin(BasePlugin):
         self._watch(strategy.model)
 
     def before_forward(self, strategy: Any, **kwargs: Any) -> None:
-        self._watch(strategy.model)  # a method may replace the model within an experience
+        if strategy.model is not self._model:  # a method may replace the model within an experience
+            self._watch(strategy.model)
         self.loop_passes = []  # the training loop's forward calls: their backward is strategy.backward
 
     def after_forward(self, strategy: Any, **kwargs: Any) -> None:
-        self.in_loop_forward = self.loop_passes or []  # [] where a loop calls it without before_forward
-        self.loop_passes = None
+        if self.loop_passes is not None:  # None where a loop calls it without before_forward
+            self._loop_log.append(self.loop_passes)
+            self.loop_passes = None
 
     def after_backward(self, strategy: Any, **kwargs: Any) -> None:
-        for counted in self.in_loop_forward:
-            self.counted_backward(counted)
-        self.in_loop_forward = []
+        log = self._loop_log
+        if log and log[-1] is not _BACKWARD:
+            log.append(_BACKWARD)
+            if len(log) >= 2 * _LOGGED_ITERATIONS:
+                self.count_logged()
+
+    def after_training_exp(self, strategy: Any, **kwargs: Any) -> None:
+        self.count_logged()
 
     def before_eval(self, strategy: Any, **kwargs: Any) -> None:
         self._phase_before_eval, self.phase = self.phase, EVAL
@@ -110,22 +124,47 @@ class CostPlugin(BasePlugin):
             hook_model(model, self)
 
     # ----------------------------------------------------------- counting (called by the hooks)
-    def counted_forward(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        """Count one forward call; returns the key its backward is counted under (None: not counted).
-        Runs at every call of the model: kept to a few dictionary operations."""
+    def counted_pass(self, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
+        """Count one call of the model (its ``args``, ``kwargs`` and ``output``). A call of the
+        training loop's forward is logged (:meth:`count_logged` counts it, its backward at the
+        loop's ``after_backward``); any other is counted now, its backward when autograd reaches
+        it. Runs at every call of the model: a call in the loop costs one append."""
         if self.paused or not args:
-            return None
+            return
+        if self.loop_passes is not None:
+            self.loop_passes.append((args, kwargs, getattr(output, "requires_grad", False)))
+            return
+        counted = self._counted_forward(args, kwargs, self.phase)
+        grad_fn = getattr(output, "grad_fn", None)  # None without gradients: no backward to count
+        if counted is not None and grad_fn is not None and self.phase == TRAIN:
+            grad_fn.register_prehook(lambda grads: self.counted_backward(counted))
+
+    def count_logged(self) -> None:
+        """Count the training loop's logged passes: a few iterations at a time, or when a step
+        ends (Python work spread over every iteration costs the loop more than the same work at
+        once)."""
+        log, self._loop_log = self._loop_log, []
+        for i, passes in enumerate(log):
+            if passes is _BACKWARD:
+                continue
+            reached = i + 1 < len(log) and log[i + 1] is _BACKWARD
+            for args, kwargs, has_graph in passes:
+                counted = self._counted_forward(args, kwargs, TRAIN)
+                if counted is not None and reached and has_graph:
+                    self.counted_backward(counted)
+
+    def _counted_forward(self, args: tuple[Any, ...], kwargs: dict[str, Any], phase: str) -> Any:
+        """Count a forward pass; returns what its backward is counted with (None: not counted)."""
         inputs = args[0]
         shape = getattr(inputs, "shape", None)
         if not shape:
             return None
         n, probe = shape[0], (shape[1:], inputs.dtype)
-        self.counts.forward[self.phase, probe] += n
+        key = (phase, probe)
+        self.counts.forward[key] += n
         if probe not in self._probed:
             self._keep_probe(probe, args, kwargs, n)
-        grad = self.phase == TRAIN and torch.is_grad_enabled()
-        tokens = [observer.forward(args) for observer in self.observers] if grad else ()
-        return (self.phase, probe), n, tokens
+        return key, n, inputs
 
     def _keep_probe(self, shape: Any, args: tuple[Any, ...], kwargs: dict[str, Any], n: int) -> None:
         rows = min(n, _PROBE_ROWS)
@@ -137,10 +176,10 @@ class CostPlugin(BasePlugin):
     def counted_backward(self, counted: Any) -> None:
         if self.paused:
             return
-        key, n, tokens = counted
+        key, n, inputs = counted
         self.counts.backward[key] += n
-        for observer, token in zip(self.observers, tokens, strict=False):  # none: no gradients
-            observer.backward(token)
+        for observer in self.observers:
+            observer.backward(inputs)
 
     @contextmanager
     def not_counting(self) -> Iterator[None]:
@@ -157,6 +196,7 @@ class CostPlugin(BasePlugin):
         and peak memory so far. The FLOPs per sample of every input shape seen are measured now,
         on a copy of the model as it is after the step (a model that grows, e.g. a head per task,
         costs more in later steps)."""
+        self.count_logged()
         self._measure_shapes()
         counts, self.counts = self.counts, PassCounts()
         record: dict[str, Any] = {}
@@ -192,14 +232,7 @@ def hook_model(model: Any, counter: CostPlugin) -> None:
     keeps reporting to the same counter."""
 
     def after(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
-        counted = counter.counted_forward(args, kwargs)
-        grad_fn = getattr(output, "grad_fn", None)
-        if counted is None or grad_fn is None:
-            return
-        if counter.loop_passes is not None:
-            counter.loop_passes.append(counted)
-        else:
-            grad_fn.register_prehook(lambda grads: counter.counted_backward(counted))
+        counter.counted_pass(args, kwargs, output)
 
     model.register_forward_hook(after, with_kwargs=True)
     setattr(model, _HOOKED, id(counter))  # an int: a deep copy of the model keeps it as it is

@@ -62,58 +62,69 @@ class ReplayCounter:
     (per-iteration reservoir) is counted from the next call on. Inputs drawn with random augmentation
     (CIFAR's crops and flips) never equal the stored sample: their replays are not seen. The rows a
     backward pass reached are held by reference (up to 1 MiB) and keyed together on their device
-    when the counts are read, the buffer changes or that limit is passed."""
+    when the counts are read, the buffer changes or that limit is passed.
+
+    Sample ids are (experience of origin, index in it); inside, one int64 each
+    (:func:`encode_ids`), so that watching a buffer and matching rows are tensor operations."""
 
     def __init__(self) -> None:
-        self._ids: dict[int, tuple[int, int]] = {}  # row key -> sample id
-        self._key_of: dict[tuple[int, int], int] = {}  # sample id -> row key, of the buffer last held
+        import torch
+
+        self._held = torch.zeros(0, dtype=torch.long)  # encoded ids of the buffer last watched
+        self._held_keys = torch.zeros(0, dtype=torch.long)  # their row keys, in the same order
+        self._match: dict[Any, tuple[Any, Any]] = {}  # device -> (sorted distinct keys, their ids)
         self._pending: list[Any] = []  # input rows a backward pass reached, not keyed yet
         self._pending_bytes = 0
-        self._known_keys: dict[Any, Any] = {}  # device -> the keys of ``_ids`` as a tensor there
+        self._watched: list[Any] = []  # encoded ids held at a call's start since the last summary
         self.step: Counter[tuple[int, int]] = Counter()  # per sample id, since the last summary
-        self.watched: dict[tuple[int, int], None] = {}  # ids held at a call's start since then
         self.total: Counter[tuple[int, int]] = Counter()  # per sample id, over the whole run
 
-    def start(self, keys_at: Callable[[list[int]], Any], ids: Sequence[tuple[int, int]]) -> None:
-        """Watch the buffer whose ids are ``ids`` ((experience of origin, index in it) per sample);
-        ``keys_at(positions)`` gives the :func:`row_keys` of the samples at those positions of it as
-        training reads them (LongTensor (n,)). Only the samples the buffer did not hold at the
-        previous call are keyed: online, a call per mini-experience finds a buffer that changed by a
-        few samples."""
-        self._resolve()
-        self._known_keys = {}
-        ids = [tuple(i) for i in ids]
-        held = set(ids)
-        for gone in self._key_of.keys() - held:
-            key = self._key_of.pop(gone)
-            if self._ids.get(key) == gone:
-                del self._ids[key]
-        new = [position for position, i in enumerate(ids) if i not in self._key_of]
-        if new:
-            added = [ids[p] for p in new]
-            keys = keys_at(new).tolist()
-            self._key_of.update(zip(added, keys, strict=True))
-            for i, key in zip(added, keys, strict=True):
-                self._ids.setdefault(key, i)  # rows equal byte for byte: the sample held first
-        self.watched.update(dict.fromkeys(self._ids.values()))
+    def start(self, keys_at: Callable[[Any], Any], ids: Any) -> None:
+        """Watch the buffer whose ids are ``ids`` (LongTensor (n, 2), or a list of pairs);
+        ``keys_at(positions)`` (LongTensor of positions in it) gives the :func:`row_keys` of the
+        samples there as training reads them (LongTensor (len(positions),)). Only the samples the
+        buffer did not hold at the previous call are keyed: online, a call per mini-experience finds
+        a buffer that changed by a few samples; a buffer unchanged since (the next step's, watched
+        when the last one ended) is not keyed again."""
+        import torch
 
-    def forward(self, args: tuple[Any, ...]) -> Any:
-        """The input rows of a training forward call (a reference, not a copy), or None when
-        nothing is watched (called only for passes in an autograd graph)."""
-        if not self._ids:
-            return None
-        inputs = args[0]
-        return inputs.detach() if inputs.requires_grad else inputs
+        self._resolve()
+        ids = encode_ids(ids)
+        self._watched.append(ids)
+        if torch.equal(ids, self._held):
+            return
+        keys = torch.empty_like(ids)
+        kept = torch.isin(ids, self._held)
+        if kept.any():
+            order = torch.argsort(self._held)
+            at = torch.searchsorted(self._held[order], ids[kept])
+            keys[kept] = self._held_keys[order[at]]
+        new = (~kept).nonzero().flatten()
+        if len(new):
+            keys[new] = keys_at(new).to(keys.device)
+        self._held, self._held_keys, self._match = ids, keys, {}
 
     def backward(self, inputs: Any) -> None:
-        """A backward pass reached the output on ``inputs``: they are keyed later, many calls'
-        rows at once (a few large tensor operations instead of several small ones per call)."""
-        if inputs is None:
+        """A backward pass reached the output on ``inputs`` (N, ...): they are keyed later, many
+        calls' rows at once (a few large tensor operations instead of several small ones per call)."""
+        if not len(self._held):
             return
-        self._pending.append(inputs)
+        self._pending.append(inputs.detach() if inputs.requires_grad else inputs)
         self._pending_bytes += inputs.nbytes
         if self._pending_bytes > _PENDING_BYTES:
             self._resolve()
+
+    def _matching(self, device: Any) -> tuple[Any, Any]:
+        """The watched buffer's distinct row keys (sorted, on ``device``) and the id of each: rows
+        equal byte for byte count for the first of them in the buffer."""
+        import torch
+
+        if device not in self._match:
+            keys, slot = torch.unique(self._held_keys, sorted=True, return_inverse=True)
+            positions = torch.arange(len(slot))
+            first = torch.full_like(keys, len(slot)).scatter_reduce(0, slot, positions, reduce="amin")
+            self._match[device] = (keys.to(device), self._held[first])
+        return self._match[device]
 
     def _resolve(self) -> None:
         if not self._pending:
@@ -126,15 +137,11 @@ class ReplayCounter:
         self._pending, self._pending_bytes = [], 0
         for group in by_shape.values():
             keys = row_keys(torch.cat(group))
-            known = self._known_keys.get(keys.device)
-            if known is None:
-                known = self._known_keys[keys.device] = torch.tensor(
-                    list(self._ids), dtype=torch.long, device=keys.device
-                )
+            known, ids = self._matching(keys.device)
             # only the rows of buffered samples reach Python, once per sample
             replayed, times = torch.unique(keys[torch.isin(keys, known)], return_counts=True)
-            for key, n in zip(replayed.tolist(), times.tolist(), strict=True):
-                sample = self._ids[key]
+            samples = ids[torch.searchsorted(known, replayed).cpu()]
+            for sample, n in zip(decode_ids(samples), times.tolist(), strict=True):
                 self.step[sample] += n
                 self.total[sample] += n
 
@@ -147,9 +154,30 @@ class ReplayCounter:
         """The step's distribution over the samples it replayed from (those held when one of its
         training calls started): ``replays``, ``mean``, ``max`` and ``never_replayed_share`` (the
         share of them replayed zero times); None without a buffer. Starts the next step."""
-        counts = self.counts_of(list(self.watched))
-        self.step, self.watched = Counter(), {}
+        import torch
+
+        watched = decode_ids(torch.unique(torch.cat(self._watched))) if self._watched else []
+        counts = self.counts_of(watched)
+        self.step, self._watched = Counter(), []
         return replay_count_summary(counts) if counts else None
+
+
+_INDEX_BITS = 40  # an experience holds fewer than 2**40 samples
+
+
+def encode_ids(ids: Any) -> Any:
+    """(experience, index) pairs (LongTensor (n, 2) or a list of pairs) -> one int64 each (n,)."""
+    import torch
+
+    pairs = torch.as_tensor(ids, dtype=torch.long).reshape(-1, 2)
+    return (pairs[:, 0] << _INDEX_BITS) | pairs[:, 1]
+
+
+def decode_ids(encoded: Any) -> list[tuple[int, int]]:
+    """The inverse of :func:`encode_ids`: a list of (experience, index)."""
+    experiences = (encoded >> _INDEX_BITS).tolist()
+    indices = (encoded & ((1 << _INDEX_BITS) - 1)).tolist()
+    return list(zip(experiences, indices, strict=True))
 
 
 def replay_count_summary(counts: Sequence[int]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import torch
 from avalanche.core import BasePlugin
 
 from replay_cli.data.positions import PositionsView
@@ -37,14 +38,22 @@ class BufferWatch(BasePlugin):
         self._stream_keys: dict[int, Any] = {}  # id of the stream's positions -> its rows' keys
 
     def before_training_exp(self, strategy: Any, **kwargs: Any) -> None:
+        self.watch_buffer(strategy)
+
+    def watch_buffer(self, strategy: Any) -> None:
+        """Start the replay counter on the buffer the next training call replays from. Also called
+        when a step ends (:meth:`Instruments.step_done`): the next step's call then finds that
+        buffer keyed already, and the training loop does not wait for it."""
         held = self.read_buffer(strategy)
-        ids = sample_ids(held) or []
-        if ids and self.unchanged is None:  # one kind of buffer per run: asked once
+        ids = sample_ids(held)
+        if ids is None:
+            ids = torch.zeros((0, 2), dtype=torch.long)
+        if len(ids) and self.unchanged is None:  # one kind of buffer per run: asked once
             self.unchanged = reads_unchanged(held, train=True)
         self.counter.start(self._keys_reader(held), ids)
 
     def _keys_reader(self, held: Any) -> Any:
-        """positions in ``held`` -> the row keys of those samples as training reads them."""
+        """positions in ``held`` (LongTensor) -> the row keys of those samples as training reads them."""
         if self.unchanged and isinstance(held, PositionsView):
             stream = id(held.positions)
             if stream not in self._stream_keys:  # once per run (None: a tree the gather does not know)
@@ -119,13 +128,14 @@ class Instruments:
         if self.replays.total:
             diagnostics.write_replay_counts(self.run_dir / diagnostics.REPLAY_COUNTS_CSV, self.replays.total)
         self._save_state()
+        self.watch.watch_buffer(strategy)  # the buffer the next step starts from
 
     def _overfitting(self, held: Any, strategy: Any, results: Any) -> dict[str, Any] | None:
         ids = sample_ids(held)
-        if not ids or not results.per_class_accuracy:
+        if ids is None or not len(ids) or not results.per_class_accuracy:
             return None
         correct, targets = buffer_predictions(strategy.model, held, strategy.device)
-        origin = [experience for experience, _ in ids]
+        origin = ids[:, 0].tolist()
         accuracy, samples = self.heldout(results)
         return diagnostics.memory_overfitting(correct, targets, origin, accuracy, samples)
 
@@ -180,7 +190,6 @@ def test_heldout(results: Any) -> tuple[dict[str, float], dict[str, int]]:
 def buffer_predictions(model: Any, held: Any, device: Any) -> tuple[list[bool], list[int]]:
     """Whether ``model`` classifies each buffered sample (read with the evaluation transforms) as
     its label, and the labels. Evaluation mode, no gradients; the model's mode is put back."""
-    import torch
     from avalanche.models.utils import avalanche_forward
 
     inputs = read_inputs(held, train=False)
@@ -200,43 +209,37 @@ def buffer_predictions(model: Any, held: Any, device: Any) -> tuple[list[bool], 
     return correct, labels.tolist()
 
 
-def sample_ids(held: Any) -> list[tuple[int, int]] | None:
-    """(experience of origin, index in it) of each buffered sample; None when the buffer's samples
-    cannot be read (a method's own memory) or carry no origin."""
+def sample_ids(held: Any) -> Any:
+    """(experience of origin, index in it) of each buffered sample, LongTensor (N, 2); None when
+    the buffer's samples cannot be read (a method's own memory) or carry no origin."""
     if held is None or not hasattr(held, "__getitem__"):
         return None
-    import torch
-
     from replay_cli.data.origin import sample_references
     from replay_cli.data.positions import PositionsView
 
     if isinstance(held, PositionsView):  # from the positions: no Avalanche subset built
         offsets = held.positions.offsets
         experiences = torch.searchsorted(offsets, held.held, right=True) - 1
-        return list(zip(experiences.tolist(), (held.held - offsets[experiences]).tolist(), strict=True))
+        return torch.stack([experiences, held.held - offsets[experiences]], dim=1)
     try:
-        return [(int(e), int(i)) for e, i in sample_references(held).tolist()]
+        return sample_references(held).long().reshape(-1, 2)
     except AttributeError:
         return None
 
 
-def read_inputs(
-    held: Any, train: bool, positions: list[int] | None = None, unchanged: bool | None = None
-) -> Any:
+def read_inputs(held: Any, train: bool, positions: Any = None, unchanged: bool | None = None) -> Any:
     """The buffer's inputs (N, ...) as training (``train``) or evaluation reads them, of the samples
-    at ``positions`` (all by default): gathered by tensor indexing when its samples are read
-    unchanged (``unchanged``: :func:`reads_unchanged`, asked when None), else one sample at a time
-    through the dataset in that transform group."""
-    import torch
-
-    positions = list(range(len(held))) if positions is None else positions
+    at ``positions`` (LongTensor or list; all by default): gathered by tensor indexing when its
+    samples are read unchanged (``unchanged``: :func:`reads_unchanged`, asked when None), else one
+    sample at a time through the dataset in that transform group."""
+    positions = torch.arange(len(held)) if positions is None else torch.as_tensor(positions, dtype=torch.long)
     if reads_unchanged(held, train) if unchanged is None else unchanged:
-        fields = stored_fields(held, torch.tensor(positions, dtype=torch.long))
+        fields = stored_fields(held, positions)
         if fields:
             return fields[0]
     dataset = _transform_group(held, train)
     with torch.random.fork_rng(devices=[]):  # a random transform's draws must not move training's
-        return torch.stack([dataset[i][0] for i in positions])
+        return torch.stack([dataset[i][0] for i in positions.tolist()])
 
 
 def stream_keys(positions: Any) -> Any:
@@ -244,7 +247,6 @@ def stream_keys(positions: Any) -> Any:
     as stored, by position in the stream (LongTensor), gathered a chunk at a time; None where the
     stream's dataset tree is of a kind the gather does not know. Computed once per run, so that a
     buffer kept as positions is keyed by indexing, not by reading its samples at every call."""
-    import torch
 
     size, parts = len(positions.source), []
     stream = positions.view(torch.arange(size))
@@ -275,7 +277,6 @@ def _transform_group(held: Any, train: bool) -> Any:
 def stored_inputs(held: Any) -> Any:
     """The buffer's inputs as stored (before any transform), (N, ...); as read (after the training
     transforms) where the dataset tree is of a kind the gather does not know (DER's logits)."""
-    import torch
 
     fields = stored_fields(held, torch.arange(len(held)))
     if fields:
