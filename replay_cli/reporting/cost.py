@@ -232,7 +232,11 @@ def hook_model(model: Any, counter: CostPlugin) -> None:
     keeps reporting to the same counter."""
 
     def after(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
-        counter.counted_pass(args, kwargs, output)
+        logged = counter.loop_passes  # the training loop's forward: one append, counted later
+        if logged is not None and args and not counter.paused:
+            logged.append((args, kwargs, getattr(output, "requires_grad", False)))
+        else:
+            counter.counted_pass(args, kwargs, output)
 
     model.register_forward_hook(after, with_kwargs=True)
     setattr(model, _HOOKED, id(counter))  # an int: a deep copy of the model keeps it as it is

@@ -75,6 +75,7 @@ class ReplayCounter:
         self._match: dict[Any, tuple[Any, Any]] = {}  # device -> (sorted distinct keys, their ids)
         self._pending: list[Any] = []  # input rows a backward pass reached, not keyed yet
         self._pending_bytes = 0
+        self._times: Any = None  # replays per distinct key of the watched buffer, not folded yet
         self._watched: list[Any] = []  # encoded ids held at a call's start since the last summary
         self.step: Counter[tuple[int, int]] = Counter()  # per sample id, since the last summary
         self.total: Counter[tuple[int, int]] = Counter()  # per sample id, over the whole run
@@ -85,14 +86,19 @@ class ReplayCounter:
         samples there as training reads them (LongTensor (len(positions),)). Only the samples the
         buffer did not hold at the previous call are keyed: online, a call per mini-experience finds
         a buffer that changed by a few samples; a buffer unchanged since (the next step's, watched
-        when the last one ended) is not keyed again."""
+        when the last one ended) is not keyed again. ``ids`` None: the buffer last watched, as the
+        caller knows (no ids to compare)."""
         import torch
 
         self._resolve()
+        if ids is None:
+            self._watched.append(self._held)
+            return
         ids = encode_ids(ids)
         self._watched.append(ids)
         if torch.equal(ids, self._held):
             return
+        self._fold()
         keys = torch.empty_like(ids)
         kept = torch.isin(ids, self._held)
         if kept.any():
@@ -137,17 +143,30 @@ class ReplayCounter:
         self._pending, self._pending_bytes = [], 0
         for group in by_shape.values():
             keys = row_keys(torch.cat(group))
-            known, ids = self._matching(keys.device)
-            # only the rows of buffered samples reach Python, once per sample
-            replayed, times = torch.unique(keys[torch.isin(keys, known)], return_counts=True)
-            samples = ids[torch.searchsorted(known, replayed).cpu()]
-            for sample, n in zip(decode_ids(samples), times.tolist(), strict=True):
-                self.step[sample] += n
-                self.total[sample] += n
+            known, _ = self._matching(keys.device)
+            slot = torch.searchsorted(known, keys).clamp_(max=len(known) - 1)
+            buffered = known[slot] == keys
+            times = torch.bincount(slot[buffered], minlength=len(known)).cpu()
+            self._times = times if self._times is None else self._times + times
+
+    def _fold(self) -> None:
+        """Add the replays counted by tensor since the last fold to the per-sample counters (only
+        buffered samples reach Python, once each)."""
+        import torch
+
+        self._resolve()
+        if self._times is None:
+            return
+        _, ids = self._matching(torch.device("cpu"))
+        replayed = self._times.nonzero().flatten()
+        for sample, n in zip(decode_ids(ids[replayed]), self._times[replayed].tolist(), strict=True):
+            self.step[sample] += n
+            self.total[sample] += n
+        self._times = None
 
     def counts_of(self, ids: Sequence[tuple[int, int]]) -> list[int]:
         """Replays of each of the samples ``ids`` since the last :meth:`summary`."""
-        self._resolve()
+        self._fold()
         return [self.step[tuple(i)] for i in ids]
 
     def summary(self) -> dict[str, Any] | None:

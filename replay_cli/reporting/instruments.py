@@ -36,6 +36,7 @@ class BufferWatch(BasePlugin):
         self.correct: dict[int, list[Any]] = {}
         self.unchanged: bool | None = None  # the method's buffer reaches the model as stored
         self._stream_keys: dict[int, Any] = {}  # id of the stream's positions -> its rows' keys
+        self._last_positions: Any = None  # of the buffer last watched, where it is kept as positions
 
     def before_training_exp(self, strategy: Any, **kwargs: Any) -> None:
         self.watch_buffer(strategy)
@@ -45,6 +46,15 @@ class BufferWatch(BasePlugin):
         when a step ends (:meth:`Instruments.step_done`): the next step's call then finds that
         buffer keyed already, and the training loop does not wait for it."""
         held = self.read_buffer(strategy)
+        positions = held.held if isinstance(held, PositionsView) else None
+        if (
+            positions is not None
+            and self._last_positions is not None
+            and torch.equal(positions, self._last_positions)
+        ):
+            self.counter.start(None, None)  # the buffer the counter holds: nothing to read
+            return
+        self._last_positions = positions.clone() if positions is not None else None
         ids = sample_ids(held)
         if ids is None:
             ids = torch.zeros((0, 2), dtype=torch.long)
