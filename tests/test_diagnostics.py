@@ -160,3 +160,13 @@ def _assert_gallery_shows(png, held, benchmark):
             top, left, height, width = diagnostics.tile_box(row, col, (8, 8), 4)
             tile = image[top : top + height : 4, left : left + width : 4]
             assert np.array_equal(tile[..., 0], expected) and np.array_equal(tile[..., 2], expected)
+
+
+def test_a_buffer_rebuilt_before_each_training_call_is_the_one_each_step_summarises(run_in_process):
+    """GDumb rebuilds its buffer before every training call (after the last step ended) and trains
+    every epoch on all of it: each step replays every buffered sample once per epoch."""
+    results = run_in_process("strategy=gdumb", "strategy.train_epochs=2", "mem_size=60")
+    summaries = [step["replay_counts"] for step in results["diagnostics"]["per_step"]]
+    assert len(summaries) == 5
+    for summary in summaries:
+        assert summary["mean"] == summary["max"] == 2 and summary["never_replayed_share"] == 0

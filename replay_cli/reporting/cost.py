@@ -12,7 +12,9 @@ model (copies carry the hook). Backward passes: the training loop's own (the mod
 Avalanche's ``before_forward`` and ``after_forward``, whose outputs the loss backpropagated by
 ``strategy.backward`` reaches) are counted at ``after_backward``; every other call's output in an
 autograd graph gets a pre-hook on its gradient function that counts the backward pass reaching it
-(``loss.backward()`` and ``torch.autograd.grad`` alike: MIR's virtual update, RAR's attack). A
+(``loss.backward()`` and ``torch.autograd.grad`` alike: RAR's attack). The loop's own passes
+count one backward however often they are backpropagated: MIR's virtual update (``autograd.grad`` of
+the loop's loss, graph kept) is a second backward of the new samples that is not counted. A
 Python hook run by autograd costs about 10 microseconds a pass, a tenth of a small model's step,
 which is why the loop's own passes are counted from the callbacks; they are logged by reference
 as they happen and counted every few iterations, which costs the training loop less than the same

@@ -80,22 +80,25 @@ class ReplayCounter:
         self.step: Counter[tuple[int, int]] = Counter()  # per sample id, since the last summary
         self.total: Counter[tuple[int, int]] = Counter()  # per sample id, over the whole run
 
-    def start(self, keys_at: Callable[[Any], Any], ids: Any) -> None:
+    def start(self, keys_at: Callable[[Any], Any], ids: Any, training: bool = True) -> None:
         """Watch the buffer whose ids are ``ids`` (LongTensor (n, 2), or a list of pairs);
         ``keys_at(positions)`` (LongTensor of positions in it) gives the :func:`row_keys` of the
         samples there as training reads them (LongTensor (len(positions),)). Only the samples the
         buffer did not hold at the previous call are keyed: online, a call per mini-experience finds
         a buffer that changed by a few samples; a buffer unchanged since (the next step's, watched
         when the last one ended) is not keyed again. ``ids`` None: the buffer last watched, as the
-        caller knows (no ids to compare)."""
+        caller knows (no ids to compare). ``training`` False: keyed ahead of the training call,
+        not yet one the step's summary covers (a method may change its buffer before that call)."""
         import torch
 
         self._resolve()
         if ids is None:
-            self._watched.append(self._held)
+            if training:
+                self._watched.append(self._held)
             return
         ids = encode_ids(ids)
-        self._watched.append(ids)
+        if training:
+            self._watched.append(ids)
         if torch.equal(ids, self._held):
             return
         self._fold()

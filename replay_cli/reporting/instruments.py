@@ -41,10 +41,11 @@ class BufferWatch(BasePlugin):
     def before_training_exp(self, strategy: Any, **kwargs: Any) -> None:
         self.watch_buffer(strategy)
 
-    def watch_buffer(self, strategy: Any) -> None:
-        """Start the replay counter on the buffer the next training call replays from. Also called
-        when a step ends (:meth:`Instruments.step_done`): the next step's call then finds that
-        buffer keyed already, and the training loop does not wait for it."""
+    def watch_buffer(self, strategy: Any, training: bool = True) -> None:
+        """Start the replay counter on the buffer the training call starting now replays from.
+        Also called when a step ends (``training`` False, :meth:`Instruments.step_done`): that
+        buffer is keyed then, so the next call (which watches the buffer it finds, changed or
+        not: GDumb and ER-ACE rebuild theirs first) does not make the training loop wait for it."""
         held = self.read_buffer(strategy)
         positions = held.held if isinstance(held, PositionsView) else None
         if (
@@ -52,7 +53,7 @@ class BufferWatch(BasePlugin):
             and self._last_positions is not None
             and torch.equal(positions, self._last_positions)
         ):
-            self.counter.start(None, None)  # the buffer the counter holds: nothing to read
+            self.counter.start(None, None, training)  # the buffer the counter holds: nothing to read
             return
         self._last_positions = positions.clone() if positions is not None else None
         ids = sample_ids(held)
@@ -60,7 +61,7 @@ class BufferWatch(BasePlugin):
             ids = torch.zeros((0, 2), dtype=torch.long)
         if len(ids) and self.unchanged is None:  # one kind of buffer per run: asked once
             self.unchanged = reads_unchanged(held, train=True)
-        self.counter.start(self._keys_reader(held), ids)
+        self.counter.start(self._keys_reader(held), ids, training)
 
     def _keys_reader(self, held: Any) -> Any:
         """positions in ``held`` (LongTensor) -> the row keys of those samples as training reads them."""
@@ -138,7 +139,7 @@ class Instruments:
         if self.replays.total:
             diagnostics.write_replay_counts(self.run_dir / diagnostics.REPLAY_COUNTS_CSV, self.replays.total)
         self._save_state()
-        self.watch.watch_buffer(strategy)  # the buffer the next step starts from
+        self.watch.watch_buffer(strategy, training=False)  # keyed ahead of the next step
 
     def _overfitting(self, held: Any, strategy: Any, results: Any) -> dict[str, Any] | None:
         ids = sample_ids(held)
