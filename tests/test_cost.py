@@ -229,3 +229,28 @@ def test_instruments_must_be_a_boolean():
 
     with pytest.raises(ConfigError, match="instruments=maybe is invalid"):
         validate(compose_config("instruments=maybe"))
+
+
+def test_a_loop_without_after_backward_keeps_a_bounded_log_and_a_forward_left_open_is_closed():
+    """Forward-only iterations are counted as forwards (their inputs not held for a whole step); a
+    forward the loop never closed (an error inside it) does not swallow the evaluation's passes."""
+
+    class Strategy:
+        model = MLP((4,), num_classes=3, hidden_sizes=(5,))
+
+    strategy, counter = Strategy(), CostPlugin()
+    counter.before_training_exp(strategy)
+    for _ in range(70):
+        counter.before_forward(strategy)
+        strategy.model(torch.randn(2, 4))
+        counter.after_forward(strategy)
+        assert len(counter._loop_log) < 64
+    counter.before_forward(strategy)  # left open: the next phase starts anyway
+    counter.before_eval(strategy)
+    with torch.no_grad():
+        strategy.model(torch.randn(5, 4))
+    counter.after_eval(strategy)
+    counter.count_logged()
+    assert counter.counts.samples(TRAIN, "forward") == 140
+    assert counter.counts.samples(TRAIN, "backward") == 0
+    assert counter.counts.samples(EVAL, "forward") == 5

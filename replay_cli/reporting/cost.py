@@ -90,7 +90,7 @@ class CostPlugin(BasePlugin):
 
     # ----------------------------------------------------------- callbacks: which model, which phase
     def before_training_exp(self, strategy: Any, **kwargs: Any) -> None:
-        self.phase = TRAIN
+        self.phase, self.loop_passes = TRAIN, None  # None: a forward left open (an error) is closed
         self._watch(strategy.model)
 
     def before_forward(self, strategy: Any, **kwargs: Any) -> None:
@@ -102,6 +102,8 @@ class CostPlugin(BasePlugin):
         if self.loop_passes is not None:  # None where a loop calls it without before_forward
             self._loop_log.append(self.loop_passes)
             self.loop_passes = None
+            if len(self._loop_log) >= 4 * _LOGGED_ITERATIONS:  # a loop without after_backward
+                self.count_logged()
 
     def after_backward(self, strategy: Any, **kwargs: Any) -> None:
         log = self._loop_log
@@ -114,7 +116,7 @@ class CostPlugin(BasePlugin):
         self.count_logged()
 
     def before_eval(self, strategy: Any, **kwargs: Any) -> None:
-        self._phase_before_eval, self.phase = self.phase, EVAL
+        self._phase_before_eval, self.phase, self.loop_passes = self.phase, EVAL, None
         self._watch(strategy.model)
 
     def after_eval(self, strategy: Any, **kwargs: Any) -> None:
