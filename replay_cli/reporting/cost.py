@@ -129,14 +129,10 @@ class CostPlugin(BasePlugin):
 
     # ----------------------------------------------------------- counting (called by the hooks)
     def counted_pass(self, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
-        """Count one call of the model (its ``args``, ``kwargs`` and ``output``). A call of the
-        training loop's forward is logged (:meth:`count_logged` counts it, its backward at the
-        loop's ``after_backward``); any other is counted now, its backward when autograd reaches
-        it. Runs at every call of the model: a call in the loop costs one append."""
+        """Count a call of the model outside the training loop's forward (its ``args``, ``kwargs``
+        and ``output``; the loop's are logged by the hook, see :func:`hook_model`): its forward
+        now, its backward when autograd reaches its output."""
         if self.paused or not args:
-            return
-        if self.loop_passes is not None:
-            self.loop_passes.append((args, kwargs, getattr(output, "requires_grad", False)))
             return
         counted = self._counted_forward(args, kwargs, self.phase)
         grad_fn = getattr(output, "grad_fn", None)  # None without gradients: no backward to count
@@ -231,7 +227,9 @@ class CostPlugin(BasePlugin):
 
 
 def hook_model(model: Any, counter: CostPlugin) -> None:
-    """A hook reporting ``model``'s passes to ``counter`` (see the module docstring). A plain
+    """A hook reporting ``model``'s passes to ``counter`` (see the module docstring): a call in the
+    training loop's forward is one append to the counter's log (counted by
+    :meth:`CostPlugin.count_logged`), any other goes to :meth:`CostPlugin.counted_pass`. A plain
     closure: a deep copy of the model (MIR's virtual model, RAR's attacked copy, GDumb's restart)
     keeps reporting to the same counter."""
 
