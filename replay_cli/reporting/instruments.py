@@ -258,7 +258,6 @@ def stream_keys(positions: Any) -> Any:
     as stored, by position in the stream (LongTensor), gathered a chunk at a time; None where the
     stream's dataset tree is of a kind the gather does not know. Computed once per run, so that a
     buffer kept as positions is keyed by indexing, not by reading its samples at every call."""
-
     size, parts = len(positions.source), []
     stream = positions.view(torch.arange(size))
     for start in range(0, size, _GATHER_CHUNK):
@@ -288,7 +287,6 @@ def _transform_group(held: Any, train: bool) -> Any:
 def stored_inputs(held: Any) -> Any:
     """The buffer's inputs as stored (before any transform), (N, ...); as read (after the training
     transforms) where the dataset tree is of a kind the gather does not know (DER's logits)."""
-
     fields = stored_fields(held, torch.arange(len(held)))
     if fields:
         return fields[0]
