@@ -70,6 +70,10 @@ def test_budget_values_and_bad_budgets():
         "buffer_bytes": 65536,
     }
     assert parse_budget({"flops": "1.5G"}) == {"train_flops": 1.5e9}
+    assert parse_budget({"flops": "2E9", "buffer_bytes": "70k"}) == {"train_flops": 2e9, "buffer_bytes": 7e4}
+    for prefix_as_written_elsewhere in ("2m", "2g", "64ki", "3K"):  # m is milli; no lowercase G
+        with pytest.raises(UsageError, match="case as written"):
+            parse_budget({"flops": prefix_as_written_elsewhere})
     with pytest.raises(UsageError, match="--budget memory=1: memory is not a budget; choose one of: flops"):
         parse_budget({"memory": "1"})
     with pytest.raises(UsageError, match="--budget flops=lots is invalid: expected a positive number"):
@@ -94,6 +98,8 @@ def test_budget_keeps_only_the_groups_within_it(costed_sweep):
     assert any("left out: mir" in note for note in within.notes())
     both = compare([str(costed_sweep)], budget=parse_budget({"flops": "3e8", "buffer_bytes": "70k"}))
     assert {g.label for g in both.groups} == {"naive", "replay"}
+    left_out = ("left out: mir; der", "left out: der; mir")
+    assert any(note.endswith(left_out) for note in both.notes())
     row = next(r for r in both.rows() if r["strategy"] == "replay")
     assert row["train_flops_mean"] == pytest.approx(2e8 + 1) and row["buffer_bytes_mean"] == 68_000
 

@@ -23,13 +23,15 @@ AXIS_LABELS = {
     "buffer_bytes": "largest buffer (bytes)",
 }
 _UNITS = {"train_flops": "FLOP", "buffer_bytes": "B"}
-_SUFFIXES = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12, "p": 1e15, "ki": 2**10, "mi": 2**20, "gi": 2**30}
-_BUDGET_VALUE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([kmgtp]i?)?\s*$", re.IGNORECASE)
+# SI and IEC prefixes, case as they are written: "m" is milli, not mega, so it is refused
+_SUFFIXES = {"": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+_BUDGET_VALUE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*(Ki|Mi|Gi|k|M|G|T|P)?\s*$")
 
 
 def parse_budget(assignments: dict[str, str]) -> dict[str, float]:
     """``{"flops": "2e9", "buffer_bytes": "64Ki"}`` -> ``{"train_flops": 2e9, "buffer_bytes": 65536}``.
-    Values: a number, optionally with k, M, G, T, P (powers of 1000) or Ki, Mi, Gi (powers of 1024).
+    Values: a number, optionally with k, M, G, T, P (powers of 1000) or Ki, Mi, Gi (powers of 1024),
+    case as written (``m`` would be milli: refused).
     Raises :class:`UsageError` naming the key and what is allowed."""
     bounds = {}
     for key, text in assignments.items():
@@ -41,9 +43,10 @@ def parse_budget(assignments: dict[str, str]) -> dict[str, float]:
         if match is None or float(match.group(1)) <= 0:
             raise UsageError(
                 f"--budget {key}={text} is invalid: expected a positive number, optionally with a suffix "
-                "k, M, G, T, P (powers of 1000) or Ki, Mi, Gi (powers of 1024), e.g. 2e9 or 64Ki"
+                "k, M, G, T, P (powers of 1000) or Ki, Mi, Gi (powers of 1024), case as written, "
+                "e.g. 2e9, 2G or 64Ki"
             )
-        bound = float(match.group(1)) * _SUFFIXES[(match.group(2) or "").lower()]
+        bound = float(match.group(1)) * _SUFFIXES[match.group(2) or ""]
         if not math.isfinite(bound):
             raise UsageError(
                 f"--budget {key}={text} is invalid: it overflows to infinity; expected a finite number, "

@@ -145,7 +145,7 @@ class Comparison:
             notes += [f"final runs: {command}" for command in self.final_runs()]
         if self.budget:
             bounds = describe_budget(self.budget)
-            left_out = ", ".join(group.label for group in self.over_budget) or "none"
+            left_out = "; ".join(group.label for group in self.over_budget) or "none"  # labels hold ", "
             notes.append(f"budget {bounds}: groups over it (or not reporting it) left out: {left_out}")
         return notes
 
