@@ -67,3 +67,21 @@ def test_gdumb_buffer_is_class_balanced_and_gss_knows_no_experience_of_origin(tm
     gss = run(tmp_path / "gss", "strategy=gss_greedy", "mem_size=64", "strategy.train_epochs=1")
     assert [step["size"] for step in gss["buffer_composition"]] == [64] * 5
     assert gss["buffer_composition"][-1]["per_experience"] == {}
+
+
+def test_generative_replay_online_counts_the_replays_of_every_mini_experience(run_in_process, tmp_path):
+    """Online, an experience is trained one mini-experience per call; its replayed samples are those of
+    all its calls (as many as the real samples trained, Avalanche's default replay size, from the
+    second mini-experience on: to Avalanche each one is an experience), not the last call's 100."""
+    results = run_in_process(
+        "strategy=generative_replay",
+        "protocol=online",
+        "protocol.loop=per_mini_experience",
+        "protocol.experience_size=100",
+        "benchmark.n_experiences=2",
+        "strategy.generator.train_epochs=1",
+    )
+    replayed = [step["size"] for step in results["buffer_composition"]]
+    # the loop's backward passes: each real sample and its generated twin, every mini-experience
+    backward = [step["train_backward_samples"] for step in results["cost"]["per_step"]]
+    assert replayed[0] > 100 and replayed[1] > 100 and 2 * replayed[1] == backward[1]

@@ -64,7 +64,8 @@ class ReplayedClasses(SupervisedPlugin):
     """Counts the labels of the generated samples replayed while training on the current experience:
     it notes each minibatch's size before Avalanche's ``GenerativeReplayPlugin`` (placed after it)
     appends the generated samples, and counts the labels of the appended rows once the iteration
-    is over."""
+    is over. Online, an experience is trained one mini-experience per call: the counts start again
+    at its first mini-experience only."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -72,7 +73,8 @@ class ReplayedClasses(SupervisedPlugin):
         self._real = 0
 
     def before_training_exp(self, strategy: Any, **kwargs: Any) -> None:
-        self.counts = Counter()
+        if getattr(strategy.experience, "is_first_subexp", True):  # an experience, or its first part
+            self.counts = Counter()
 
     def before_training_iteration(self, strategy: Any, **kwargs: Any) -> None:
         self._real = len(strategy.mbatch[0])
