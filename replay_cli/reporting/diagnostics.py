@@ -86,16 +86,12 @@ class ReplayCounter:
         samples there as training reads them (LongTensor (len(positions),)). Only the samples the
         buffer did not hold at the previous call are keyed: online, a call per mini-experience finds
         a buffer that changed by a few samples; a buffer unchanged since (the next step's, watched
-        when the last one ended) is not keyed again. ``ids`` None: the buffer last watched, as the
-        caller knows (no ids to compare). ``training`` False: keyed ahead of the training call,
-        not yet one the step's summary covers (a method may change its buffer before that call)."""
+        when the last one ended) is not keyed again. ``training`` False: keyed ahead of the training
+        call, not yet one the step's summary covers (a method may change its buffer before that
+        call)."""
         import torch
 
         self._resolve()
-        if ids is None:
-            if training:
-                self._watched.append(self._held)
-            return
         ids = encode_ids(ids)
         if training:
             self._watched.append(ids)
@@ -112,6 +108,11 @@ class ReplayCounter:
         if len(new):
             keys[new] = keys_at(new).to(keys.device)
         self._held, self._held_keys, self._match = ids, keys, {}
+
+    def keep_watching(self) -> None:
+        """The training call starting now replays from the buffer last started on (its caller knows
+        it unchanged, without ids to compare)."""
+        self._watched.append(self._held)
 
     def backward(self, inputs: Any) -> None:
         """A backward pass reached the output on ``inputs`` (N, ...): they are keyed later, many

@@ -39,21 +39,21 @@ class BufferWatch(BasePlugin):
         self._last_positions: Any = None  # of the buffer last watched, where it is kept as positions
 
     def before_training_exp(self, strategy: Any, **kwargs: Any) -> None:
-        self.watch_buffer(strategy)
+        self.watch_buffer(self.read_buffer(strategy))
 
-    def watch_buffer(self, strategy: Any, training: bool = True) -> None:
-        """Start the replay counter on the buffer the training call starting now replays from.
-        Also called when a step ends (``training`` False, :meth:`Instruments.step_done`): that
-        buffer is keyed then, so the next call (which watches the buffer it finds, changed or
+    def watch_buffer(self, held: Any, training: bool = True) -> None:
+        """Start the replay counter on ``held``, the buffer the training call starting now replays
+        from. Also called when a step ends (``training`` False, :meth:`Instruments.step_done`):
+        that buffer is keyed then, so the next call (which watches the buffer it finds, changed or
         not: GDumb and ER-ACE rebuild theirs first) does not make the training loop wait for it."""
-        held = self.read_buffer(strategy)
         positions = held.held if isinstance(held, PositionsView) else None
         if (
             positions is not None
             and self._last_positions is not None
             and torch.equal(positions, self._last_positions)
         ):
-            self.counter.start(None, None, training)  # the buffer the counter holds: nothing to read
+            if training:  # the buffer the counter holds: nothing to read
+                self.counter.keep_watching()
             return
         self._last_positions = positions.clone() if positions is not None else None
         ids = sample_ids(held)
@@ -139,7 +139,7 @@ class Instruments:
         if self.replays.total:
             diagnostics.write_replay_counts(self.run_dir / diagnostics.REPLAY_COUNTS_CSV, self.replays.total)
         self._save_state()
-        self.watch.watch_buffer(strategy, training=False)  # keyed ahead of the next step
+        self.watch.watch_buffer(held, training=False)  # keyed ahead of the next step
 
     def _overfitting(self, held: Any, strategy: Any, results: Any) -> dict[str, Any] | None:
         ids = sample_ids(held)
