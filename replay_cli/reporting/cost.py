@@ -8,15 +8,17 @@ forward and backward counts with a FLOPs profiler).
 
 :class:`CostPlugin` counts without per-method code: a hook on the model counts every sample that goes
 through its forward, whatever calls it: the training loop, a method's extra passes, a copy of the
-model (copies carry the hook). Backward passes: the training loop's own (the model calls between
-Avalanche's ``before_forward`` and ``after_forward``, whose outputs the loss backpropagated by
-``strategy.backward`` reaches) are counted at ``after_backward``; every other call's output in an
-autograd graph gets a pre-hook on its gradient function that counts the backward pass reaching it
-(``loss.backward()`` and ``torch.autograd.grad`` alike: RAR's attack). The loop's own passes
-count one backward however often they are backpropagated: MIR's virtual update (``autograd.grad`` of
-the loop's loss, graph kept) is a second backward of the new samples that is not counted. A
+model (copies carry the hook). Backward passes: the training loop's own (the model calls from
+Avalanche's ``before_forward`` to ``after_backward``, whose outputs the loss backpropagated by
+``strategy.backward`` reaches, or a method's own backward in between, as RAR's attack in
+``before_backward``) are counted at ``after_backward``; every other call's output in an autograd
+graph gets a pre-hook on its gradient function that counts the backward pass reaching it
+(``loss.backward()`` and ``torch.autograd.grad`` alike). A loop pass counts one backward however
+often it is backpropagated (MIR's virtual update, ``autograd.grad`` of the loop's loss with the
+graph kept, is a second backward of the new samples that is not counted), and one if a pass with
+gradients in that window is never backpropagated (none of replay-cli's methods makes one). A
 Python hook run by autograd costs about 10 microseconds a pass, a tenth of a small model's step,
-which is why the loop's own passes are counted from the callbacks; they are logged by reference
+which is why the loop's own passes are counted from two callbacks; they are logged by reference
 as they happen and counted every few iterations, which costs the training loop less than the same
 work spread over every iteration (measured with ``scripts/bench_cost.py``). The FLOPs of one
 sample are measured once per input shape with :class:`torch.utils.flop_counter.FlopCounterMode` on a
@@ -43,7 +45,6 @@ from avalanche.core import BasePlugin
 TRAIN, EVAL = "train", "eval"
 _HOOKED = "_replay_cli_cost_counter"  # the model attribute naming the counter its hooks report to
 _PROBE_ROWS = 2  # samples the FLOPs are measured on (batch norm needs two in training mode)
-_BACKWARD = None  # in the loop log: the loop's backward reached the passes logged before it
 _LOGGED_ITERATIONS = 16  # training iterations logged before their passes are counted
 
 
@@ -63,7 +64,7 @@ class PassCounts:
 class CostPlugin(BasePlugin):
     """Counts the model's passes (see the module docstring); :meth:`step_cost` closes a step. A
     ``BasePlugin`` with the supervised callbacks it needs only: Avalanche calls each callback a
-    plugin has at every iteration, so this one costs three calls an iteration, not eleven. The
+    plugin has at every iteration, so this one costs two calls an iteration, not eleven. The
     loop's passes are logged as they happen and counted every few iterations (:meth:`count_logged`).
 
     ``step_cost`` returns one record per training step (the keys of ``results.json`` ``cost.per_step``,
@@ -84,39 +85,38 @@ class CostPlugin(BasePlugin):
         self._flops: dict[Any, tuple[float, float]] = {}  # shape key -> (forward, backward) per sample
         self._model: Any = None
         self._phase_before_eval = TRAIN
-        self.loop_passes: list[Any] | None = None  # collecting while the training loop's forward runs
-        self._loop_log: list[Any] = []  # the loop's passes per iteration, each followed by
-        # _BACKWARD where the loop's backward reached it: counted a few iterations at a time
+        self.loop_passes: list[Any] | None = None  # collecting from before_forward to after_backward
+        self._loop_log: list[Any] = []  # the loop's passes per iteration its backward reached,
+        # counted a few iterations at a time
 
     # ----------------------------------------------------------- callbacks: which model, which phase
     def before_training_exp(self, strategy: Any, **kwargs: Any) -> None:
-        self.phase, self.loop_passes = TRAIN, None  # None: a forward left open (an error) is closed
+        self._close_window()  # left open by an error: its passes are forwards only
+        self.phase = TRAIN
         self._watch(strategy.model)
 
     def before_forward(self, strategy: Any, **kwargs: Any) -> None:
+        if self.loop_passes:  # a loop that forwards without strategy.backward
+            self._close_window()
         if strategy.model is not self._model:  # a method may replace the model within an experience
             self._watch(strategy.model)
-        self.loop_passes = []  # the training loop's forward calls: their backward is strategy.backward
-
-    def after_forward(self, strategy: Any, **kwargs: Any) -> None:
-        if self.loop_passes is not None:  # None where a loop calls it without before_forward
-            self._loop_log.append(self.loop_passes)
-            self.loop_passes = None
-            if len(self._loop_log) >= 4 * _LOGGED_ITERATIONS:  # a loop without after_backward
-                self.count_logged()
+        self.loop_passes = []  # the training loop's passes: their backward is strategy.backward
 
     def after_backward(self, strategy: Any, **kwargs: Any) -> None:
-        log = self._loop_log
-        if log and log[-1] is not _BACKWARD:
-            log.append(_BACKWARD)
-            if len(log) >= 2 * _LOGGED_ITERATIONS:
+        passes = self.loop_passes
+        if passes is not None:  # None where a loop calls it without before_forward
+            self._loop_log.append(passes)
+            self.loop_passes = None
+            if len(self._loop_log) >= _LOGGED_ITERATIONS:
                 self.count_logged()
 
     def after_training_exp(self, strategy: Any, **kwargs: Any) -> None:
+        self._close_window()
         self.count_logged()
 
     def before_eval(self, strategy: Any, **kwargs: Any) -> None:
-        self._phase_before_eval, self.phase, self.loop_passes = self.phase, EVAL, None
+        self._close_window()
+        self._phase_before_eval, self.phase = self.phase, EVAL
         self._watch(strategy.model)
 
     def after_eval(self, strategy: Any, **kwargs: Any) -> None:
@@ -129,7 +129,7 @@ class CostPlugin(BasePlugin):
 
     # ----------------------------------------------------------- counting (called by the hooks)
     def counted_pass(self, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
-        """Count a call of the model outside the training loop's forward (its ``args``, ``kwargs``
+        """Count a call of the model outside the training loop's window (its ``args``, ``kwargs``
         and ``output``; the loop's are logged by the hook, see :func:`hook_model`): its forward
         now, its backward when autograd reaches its output."""
         if self.paused or not args:
@@ -140,18 +140,21 @@ class CostPlugin(BasePlugin):
             grad_fn.register_prehook(lambda grads: self.counted_backward(counted))
 
     def count_logged(self) -> None:
-        """Count the training loop's logged passes: a few iterations at a time, or when a step
-        ends (Python work spread over every iteration costs the loop more than the same work at
-        once)."""
+        """Count the training loop's logged passes, forward and backward: a few iterations at a
+        time, or when a step ends (Python work spread over every iteration costs the loop more than
+        the same work at once)."""
         log, self._loop_log = self._loop_log, []
-        for i, passes in enumerate(log):
-            if passes is _BACKWARD:
-                continue
-            reached = i + 1 < len(log) and log[i + 1] is _BACKWARD
+        for passes in log:
             for args, kwargs, has_graph in passes:
                 counted = self._counted_forward(args, kwargs, TRAIN)
-                if counted is not None and reached and has_graph:
+                if counted is not None and has_graph:
                     self.counted_backward(counted)
+
+    def _close_window(self) -> None:
+        """Count the passes of a loop window no backward closed (forwards only)."""
+        passes, self.loop_passes = self.loop_passes, None
+        for args, kwargs, _ in passes or ():
+            self._counted_forward(args, kwargs, TRAIN)
 
     def _counted_forward(self, args: tuple[Any, ...], kwargs: dict[str, Any], phase: str) -> Any:
         """Count a forward pass; returns what its backward is counted with (None: not counted)."""
@@ -228,13 +231,14 @@ class CostPlugin(BasePlugin):
 
 def hook_model(model: Any, counter: CostPlugin) -> None:
     """A hook reporting ``model``'s passes to ``counter`` (see the module docstring): a call in the
-    training loop's forward is one append to the counter's log (counted by
-    :meth:`CostPlugin.count_logged`), any other goes to :meth:`CostPlugin.counted_pass`. A plain
+    training loop's window (``before_forward`` to ``after_backward``) is one append to the
+    counter's log (counted by :meth:`CostPlugin.count_logged`), any other goes to
+    :meth:`CostPlugin.counted_pass`. A plain
     closure: a deep copy of the model (MIR's virtual model, RAR's attacked copy, GDumb's restart)
     keeps reporting to the same counter."""
 
     def after(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
-        logged = counter.loop_passes  # the training loop's forward: one append, counted later
+        logged = counter.loop_passes  # the training loop's window: one append, counted later
         if logged is not None and args and not counter.paused:
             logged.append((args, kwargs, getattr(output, "requires_grad", False)))
         else:
