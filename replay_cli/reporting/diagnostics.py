@@ -71,6 +71,7 @@ class ReplayCounter:
         import torch
 
         self._held = torch.zeros(0, dtype=torch.long)  # encoded ids of the buffer last watched
+        self._watching = False  # that buffer holds samples (asked at every backward pass)
         self._held_keys = torch.zeros(0, dtype=torch.long)  # their row keys, in the same order
         self._match: dict[Any, tuple[Any, Any]] = {}  # device -> (sorted distinct keys, their ids)
         self._pending: list[Any] = []  # input rows a backward pass reached, not keyed yet
@@ -108,6 +109,7 @@ class ReplayCounter:
         if len(new):
             keys[new] = keys_at(new).to(keys.device)
         self._held, self._held_keys, self._match = ids, keys, {}
+        self._watching = len(ids) > 0
 
     def keep_watching(self) -> None:
         """The training call starting now replays from the buffer last started on (its caller knows
@@ -117,7 +119,7 @@ class ReplayCounter:
     def backward(self, inputs: Any) -> None:
         """A backward pass reached the output on ``inputs`` (N, ...): they are keyed later, many
         calls' rows at once (a few large tensor operations instead of several small ones per call)."""
-        if not len(self._held):
+        if not self._watching:
             return
         self._pending.append(inputs.detach() if inputs.requires_grad else inputs)
         self._pending_bytes += inputs.nbytes
