@@ -6,7 +6,8 @@ sum of ``train_seconds`` in results.json (the training loop only: the FLOPs prob
 counter's hooks run there). The figure is the median of the per-round ratios (each round's two runs
 are seconds apart, so they share the machine's state), with a bootstrap 95% interval
 (``scipy.stats.bootstrap``); the ratio of the two sides' medians is printed beside it. On a 2-CPU
-machine one side's runs spread by +-20%: 31 rounds or more pin the ratio to about +-2%. The
+machine one side's runs spread by +-20% and one round's ratio by +-15%: 41 rounds give an interval
+about 8% wide. The
 per-step work the instruments add after training (buffer evaluation, gallery, files) is reported
 apart as the median of the remaining wall time difference. The accuracy matrices of both sides are
 checked equal.
