@@ -72,8 +72,8 @@ class CostPlugin(BasePlugin):
     forward passes, the buffer's bytes and the process's peak memory."""
 
     def __init__(self, observers: tuple[Any, ...] = ()) -> None:
-        """``observers``: objects with ``backward(inputs)``, told of the model's input (N, ...) of
-        every counted training backward pass (the replay counter of
+        """``observers``: objects with ``backward(inputs)``, told of the model's inputs (a list of
+        tensors (N, ...)) of the counted training backward passes (the replay counter of
         :mod:`replay_cli.reporting.diagnostics`)."""
         super().__init__()
         self.observers = observers
@@ -144,11 +144,13 @@ class CostPlugin(BasePlugin):
         time, or when a step ends (Python work spread over every iteration costs the loop more than
         the same work at once)."""
         log, self._loop_log = self._loop_log, []
+        reached = []
         for passes in log:
             for args, kwargs, has_graph in passes:
                 counted = self._counted_forward(args, kwargs, TRAIN)
                 if counted is not None and has_graph:
-                    self.counted_backward(counted)
+                    reached.append(counted)
+        self.counted_backward(*reached)
 
     def _close_window(self) -> None:
         """Count the passes of a loop window no backward closed (forwards only)."""
@@ -176,11 +178,14 @@ class CostPlugin(BasePlugin):
         if rows == _PROBE_ROWS:
             self._probed.add(shape)
 
-    def counted_backward(self, counted: Any) -> None:
-        if self.paused:
+    def counted_backward(self, *counted: Any) -> None:
+        """Count the backward passes of forwards ``counted`` (as :meth:`_counted_forward` returned)."""
+        if self.paused or not counted:
             return
-        key, n, inputs = counted
-        self.counts.backward[key] += n
+        backward = self.counts.backward
+        for key, n, _ in counted:
+            backward[key] += n
+        inputs = [x for _, _, x in counted]
         for observer in self.observers:
             observer.backward(inputs)
 

@@ -116,13 +116,15 @@ class ReplayCounter:
         it unchanged, without ids to compare)."""
         self._watched.append(self._held)
 
-    def backward(self, inputs: Any) -> None:
-        """A backward pass reached the output on ``inputs`` (N, ...): they are keyed later, many
-        calls' rows at once (a few large tensor operations instead of several small ones per call)."""
+    def backward(self, inputs: list[Any]) -> None:
+        """Backward passes reached the outputs on ``inputs`` (tensors (N, ...)): they are keyed
+        later, many calls' rows at once (a few large tensor operations instead of several small ones
+        per call)."""
         if not self._watching:
             return
-        self._pending.append(inputs.detach() if inputs.requires_grad else inputs)
-        self._pending_bytes += inputs.nbytes
+        for rows in inputs:
+            self._pending.append(rows.detach() if rows.requires_grad else rows)
+            self._pending_bytes += rows.nbytes
         if self._pending_bytes > _PENDING_BYTES:
             self._resolve()
 
