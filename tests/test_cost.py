@@ -137,6 +137,68 @@ def _cost(run_in_process, tmp_path, *overrides: str) -> dict:
     return run_in_process(*FAST, *overrides, run_dir=tmp_path / name)
 
 
+@pytest.mark.parametrize(
+    "overrides",
+    [(), ("model.head=multi", "protocol.eval_every=100")],  # a multi-head model; evaluations inside epochs
+    ids=["replay", "multi-head-periodic-eval"],
+)
+def test_lifting_the_hook_in_plain_epochs_counts_what_the_hook_counts(
+    run_in_process, tmp_path, monkeypatch, overrides
+):
+    """Plain replay is counted without the hook inside epochs; the same run with the hook throughout
+    gives the same cost, replay counts and accuracy."""
+    from replay_cli.reporting import cost
+
+    asked = []
+    real = cost.only_the_loop_calls_the_model
+    monkeypatch.setattr(
+        cost, "only_the_loop_calls_the_model", lambda *a, **k: asked.append(real(*a, **k)) or asked[-1]
+    )
+    lifted = _cost(run_in_process, tmp_path / "lifted", *overrides)
+    assert asked and all(asked)
+    monkeypatch.setattr(cost, "only_the_loop_calls_the_model", lambda *a, **k: False)
+    hooked = _cost(run_in_process, tmp_path / "hooked", *overrides)
+    for results in (lifted, hooked):
+        for step in results["cost"]["per_step"]:
+            for key in ("peak_rss_bytes", "cuda_max_allocated_bytes"):
+                step.pop(key)
+    assert lifted["cost"]["per_step"] == hooked["cost"]["per_step"]
+    assert lifted["cost"]["per_step"][-1]["train_backward_samples"] > 0
+    assert [s["replay_counts"] for s in lifted["diagnostics"]["per_step"]] == [
+        s["replay_counts"] for s in hooked["diagnostics"]["per_step"]
+    ]
+    assert lifted["accuracy_matrix"] == hooked["accuracy_matrix"]
+
+
+def test_only_plain_replay_lifts_the_hook():
+    """A strategy with its own loop or a plugin that may call the model keeps the hook."""
+    from avalanche.core import SupervisedPlugin
+    from avalanche.training import Naive
+
+    from replay_cli.reporting.cost import only_the_loop_calls_the_model
+
+    class Scoring(SupervisedPlugin):
+        def before_backward(self, strategy, **kwargs):
+            strategy.model(strategy.mb_x)
+
+    class Quiet(SupervisedPlugin):
+        model_free_iterations = True
+
+        def after_update(self, strategy, **kwargs):
+            pass
+
+    def strategy(*plugins, criterion=None):
+        model = MLP((4,), num_classes=3, hidden_sizes=(5,))
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        kwargs = {} if criterion is None else {"criterion": criterion}
+        return Naive(model=model, optimizer=optimizer, plugins=list(plugins), evaluator=None, **kwargs)
+
+    own = CostPlugin()
+    assert only_the_loop_calls_the_model(strategy(own, Quiet()), own)
+    assert not only_the_loop_calls_the_model(strategy(own, Scoring()), own)
+    assert not only_the_loop_calls_the_model(strategy(own, criterion=lambda out, y: out.sum()), own)
+
+
 def test_mir_and_rar_cost_more_than_replay_at_the_same_settings(run_in_process, tmp_path):
     replay = _cost(run_in_process, tmp_path, "strategy=replay")
     mir = _cost(run_in_process, tmp_path, "strategy=mir")

@@ -121,6 +121,8 @@ def progress_plugin(enabled: bool) -> Any:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     class ProgressBars(SupervisedPlugin):
+        model_free_iterations = True  # its iteration callbacks never call the model
+
         def __init__(self) -> None:
             super().__init__()
             self.enabled = enabled and console.is_terminal

@@ -20,7 +20,12 @@ gradients in that window is never backpropagated (none of replay-cli's methods m
 Python hook run by autograd costs about 10 microseconds a pass, a tenth of a small model's step,
 which is why the loop's own passes are counted from two callbacks; they are logged by reference
 as they happen and counted every few iterations, which costs the training loop less than the same
-work spread over every iteration (measured with ``scripts/bench_cost.py``). The FLOPs of one
+work spread over every iteration (measured with ``scripts/bench_cost.py``). A hook on the model
+itself sends every call through torch's slow call path (about 2.5% of a small model's training
+time, even empty): where nothing but the training loop's forward can call the model inside a
+training epoch (:func:`only_the_loop_calls_the_model`: plain replay), the hook is lifted for the
+epoch and the loop's pass is read at ``after_backward`` from the minibatch, as Avalanche's forward
+calls the model (``avalanche_forward``): the same counts, checked by a test. The FLOPs of one
 sample are measured once per input shape with :class:`torch.utils.flop_counter.FlopCounterMode` on a
 copy of the model (its real forward and backward: matmuls and convolutions, as torch counts them;
 elementwise ops are not counted), after the step, so the run's numbers, state and random draws are
@@ -46,6 +51,17 @@ TRAIN, EVAL = "train", "eval"
 _HOOKED = "_replay_cli_cost_counter"  # the model attribute naming the counter its hooks report to
 _PROBE_ROWS = 2  # samples the FLOPs are measured on (batch norm needs two in training mode)
 _LOGGED_ITERATIONS = 16  # training iterations logged before their passes are counted
+_LOOP_METHODS = ("training_epoch", "_unpack_minibatch", "forward", "criterion", "backward", "optimizer_step")
+_ITERATION_CALLBACKS = (
+    "before_training_iteration",
+    "before_forward",
+    "after_forward",
+    "before_backward",
+    "after_backward",
+    "before_update",
+    "after_update",
+    "after_training_iteration",
+)
 
 
 @dataclass
@@ -88,14 +104,29 @@ class CostPlugin(BasePlugin):
         self.loop_passes: list[Any] | None = None  # collecting from before_forward to after_backward
         self._loop_log: list[Any] = []  # the loop's passes per iteration its backward reached,
         # counted a few iterations at a time
+        self._hook: Any = None  # the handle of the hook on the model
+        self._loop_only = False  # only the loop's forward calls the model in this call's epochs
+        self._lifted = False  # the hook is lifted for a training epoch
+        self._lifted_before_eval = False
+        self._multi_task = False  # the model takes task labels (how Avalanche's forward calls it)
 
     # ----------------------------------------------------------- callbacks: which model, which phase
     def before_training_exp(self, strategy: Any, **kwargs: Any) -> None:
         self._close_window()  # left open by an error: its passes are forwards only
         self.phase = TRAIN
         self._watch(strategy.model)
+        self._loop_only = only_the_loop_calls_the_model(strategy, own=self)
+
+    def before_training_epoch(self, strategy: Any, **kwargs: Any) -> None:
+        if self._loop_only and strategy.model is self._model:
+            self._lift_hook(True)
+
+    def after_training_epoch(self, strategy: Any, **kwargs: Any) -> None:
+        self._lift_hook(False)
 
     def before_forward(self, strategy: Any, **kwargs: Any) -> None:
+        if self._lifted:  # the loop's pass is read at after_backward
+            return
         if self.loop_passes:  # a loop that forwards without strategy.backward
             self._close_window()
         if strategy.model is not self._model:  # a method may replace the model within an experience
@@ -104,6 +135,9 @@ class CostPlugin(BasePlugin):
 
     def after_backward(self, strategy: Any, **kwargs: Any) -> None:
         passes = self.loop_passes
+        if self._lifted:  # the model as Avalanche's forward called it (avalanche_forward)
+            inputs = (strategy.mb_x, strategy.mb_task_id) if self._multi_task else (strategy.mb_x,)
+            passes = [(inputs, {}, getattr(strategy.mb_output, "requires_grad", False))]
         if passes is not None:  # None where a loop calls it without before_forward
             self._loop_log.append(passes)
             self.loop_passes = None
@@ -111,21 +145,38 @@ class CostPlugin(BasePlugin):
                 self.count_logged()
 
     def after_training_exp(self, strategy: Any, **kwargs: Any) -> None:
+        self._lift_hook(False)  # an epoch ended early (an error) leaves it lifted
         self._close_window()
         self.count_logged()
 
     def before_eval(self, strategy: Any, **kwargs: Any) -> None:
         self._close_window()
+        self._lifted_before_eval = self._lifted  # an evaluation inside an epoch (periodic, anytime)
+        self._lift_hook(False)
         self._phase_before_eval, self.phase = self.phase, EVAL
         self._watch(strategy.model)
 
     def after_eval(self, strategy: Any, **kwargs: Any) -> None:
         self.phase = self._phase_before_eval  # an evaluation inside training (periodic) goes back to it
+        self._lift_hook(self._lifted_before_eval)
 
     def _watch(self, model: Any) -> None:
         self._model = model
         if getattr(model, _HOOKED, None) != id(self):
-            hook_model(model, self)
+            self._hook = hook_model(model, self)
+
+    def _lift_hook(self, lift: bool) -> None:
+        """Lift the hook off the model (``lift``) or put it back."""
+        if lift == self._lifted:
+            return
+        if lift:
+            from avalanche.models.utils import is_multi_task_module
+
+            self._multi_task = is_multi_task_module(self._model)
+            self._hook.remove()
+        else:
+            self._hook = hook_model(self._model, self)
+        self._lifted = lift
 
     # ----------------------------------------------------------- counting (called by the hooks)
     def counted_pass(self, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
@@ -234,13 +285,13 @@ class CostPlugin(BasePlugin):
                 self._flops[shape] = flops_per_sample(self._model, args, kwargs, rows)
 
 
-def hook_model(model: Any, counter: CostPlugin) -> None:
+def hook_model(model: Any, counter: CostPlugin) -> Any:
     """A hook reporting ``model``'s passes to ``counter`` (see the module docstring): a call in the
     training loop's window (``before_forward`` to ``after_backward``) is one append to the
     counter's log (counted by :meth:`CostPlugin.count_logged`), any other goes to
     :meth:`CostPlugin.counted_pass`. A plain
     closure: a deep copy of the model (MIR's virtual model, RAR's attacked copy, GDumb's restart)
-    keeps reporting to the same counter."""
+    keeps reporting to the same counter. Returns the hook's handle."""
 
     def after(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
         logged = counter.loop_passes  # the training loop's window: one append, counted later
@@ -249,8 +300,38 @@ def hook_model(model: Any, counter: CostPlugin) -> None:
         else:
             counter.counted_pass(args, kwargs, output)
 
-    model.register_forward_hook(after, with_kwargs=True)
     setattr(model, _HOOKED, id(counter))  # an int: a deep copy of the model keeps it as it is
+    return model.register_forward_hook(after, with_kwargs=True)
+
+
+def only_the_loop_calls_the_model(strategy: Any, own: Any) -> bool:
+    """Whether nothing but the training loop's forward calls ``strategy``'s model inside a training
+    epoch: Avalanche's SGD loop, forward, criterion call and backward as ``SupervisedTemplate`` has
+    them, a torch loss as the criterion, and every plugin but ``own`` overriding no iteration
+    callback, or one of Avalanche's that never calls the model (its clock, periodic evaluation and
+    evaluation plugin: an evaluation they start is counted as such), or declaring
+    ``model_free_iterations = True``. Any other strategy or plugin: False (the hook stays)."""
+    from avalanche.core import SupervisedPlugin
+    from avalanche.training.plugins import EvaluationPlugin
+    from avalanche.training.plugins.clock import Clock
+    from avalanche.training.templates import SupervisedTemplate
+    from avalanche.training.templates.base_sgd import PeriodicEval
+
+    loop = type(strategy)
+    if any(getattr(loop, name, None) is not getattr(SupervisedTemplate, name) for name in _LOOP_METHODS):
+        return False
+    if not isinstance(getattr(strategy, "_criterion", None), torch.nn.modules.loss._Loss):
+        return False
+    for plugin in strategy.plugins:
+        if plugin is own or type(plugin) in (Clock, PeriodicEval, EvaluationPlugin):
+            continue
+        if getattr(plugin, "model_free_iterations", False):
+            continue
+        for name in _ITERATION_CALLBACKS:
+            callback = getattr(type(plugin), name, None)
+            if callback is not None and callback is not getattr(SupervisedPlugin, name):
+                return False
+    return True
 
 
 def _probe_inputs(args: tuple[Any, ...], kwargs: dict[str, Any], n: int) -> tuple[tuple, dict]:

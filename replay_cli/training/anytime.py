@@ -27,6 +27,8 @@ class AnytimeEvaluation(SupervisedPlugin):
     seeds): the RNGs are put back afterwards, so a run with the curve trains exactly as one
     without it. The count of samples trained is checkpointed (a resumed run continues it)."""
 
+    model_free_iterations = True  # calls the model only through an evaluation (counted as one)
+
     def __init__(self, every: int):
         super().__init__()
         self.every = every
