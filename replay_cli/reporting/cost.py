@@ -289,9 +289,9 @@ def hook_model(model: Any, counter: CostPlugin) -> Any:
     """A hook reporting ``model``'s passes to ``counter`` (see the module docstring): a call in the
     training loop's window (``before_forward`` to ``after_backward``) is one append to the
     counter's log (counted by :meth:`CostPlugin.count_logged`), any other goes to
-    :meth:`CostPlugin.counted_pass`. A plain
-    closure: a deep copy of the model (MIR's virtual model, RAR's attacked copy, GDumb's restart)
-    keeps reporting to the same counter. Returns the hook's handle."""
+    :meth:`CostPlugin.counted_pass`. A plain closure: a deep copy of the model (MIR's virtual
+    model, RAR's attacked copy, GDumb's restart) keeps reporting to the same counter. Returns the
+    hook's handle."""
 
     def after(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
         logged = counter.loop_passes  # the training loop's window: one append, counted later
