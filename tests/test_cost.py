@@ -139,8 +139,9 @@ def _cost(run_in_process, tmp_path, *overrides: str) -> dict:
 
 @pytest.mark.parametrize(
     "overrides",
-    [(), ("model.head=multi", "protocol.eval_every=100")],  # a multi-head model; evaluations inside epochs
-    ids=["replay", "multi-head-periodic-eval"],
+    # a multi-head model with evaluations inside epochs; herding's feature passes after the last epoch
+    [(), ("model.head=multi", "protocol.eval_every=100"), ("storage=herding", "strategy.train_epochs=2")],
+    ids=["replay", "multi-head-periodic-eval", "herding"],
 )
 def test_lifting_the_hook_in_plain_epochs_counts_what_the_hook_counts(
     run_in_process, tmp_path, monkeypatch, overrides

@@ -23,9 +23,10 @@ as they happen and counted every few iterations, which costs the training loop l
 work spread over every iteration (measured with ``scripts/bench_cost.py``). A hook on the model
 itself sends every call through torch's slow call path (about 2.5% of a small model's training
 time, even empty): where nothing but the training loop's forward can call the model inside a
-training epoch (:func:`only_the_loop_calls_the_model`: plain replay), the hook is lifted for the
-epoch and the loop's pass is read at ``after_backward`` from the minibatch, as Avalanche's forward
-calls the model (``avalanche_forward``): the same counts, checked by a test. The FLOPs of one
+training epoch (:func:`only_the_loop_calls_the_model`: plain replay), the hook is lifted from the
+first epoch to the last and the loop's pass is read at ``after_backward`` from the minibatch, as
+Avalanche's forward calls the model (``avalanche_forward``): the same counts, checked by a test
+(a training call stopped early keeps it lifted until its end). The FLOPs of one
 sample are measured once per input shape with :class:`torch.utils.flop_counter.FlopCounterMode` on a
 copy of the model (its real forward and backward: matmuls and convolutions, as torch counts them;
 elementwise ops are not counted), after the step, so the run's numbers, state and random draws are
@@ -52,7 +53,9 @@ _HOOKED = "_replay_cli_cost_counter"  # the model attribute naming the counter i
 _PROBE_ROWS = 2  # samples the FLOPs are measured on (batch norm needs two in training mode)
 _LOGGED_ITERATIONS = 16  # training iterations logged before their passes are counted
 _LOOP_METHODS = ("training_epoch", "_unpack_minibatch", "forward", "criterion", "backward", "optimizer_step")
-_ITERATION_CALLBACKS = (
+_ITERATION_CALLBACKS = (  # and the epochs': the hook is lifted from a training call's first epoch to its last
+    "before_training_epoch",
+    "after_training_epoch",
     "before_training_iteration",
     "before_forward",
     "after_forward",
@@ -106,9 +109,10 @@ class CostPlugin(BasePlugin):
         # counted a few iterations at a time
         self._hook: Any = None  # the handle of the hook on the model
         self._loop_only = False  # only the loop's forward calls the model in this call's epochs
-        self._lifted = False  # the hook is lifted for a training epoch
+        self._lifted = False  # the hook is lifted from the training call's first epoch to its last
         self._lifted_before_eval = False
         self._multi_task = False  # the model takes task labels (how Avalanche's forward calls it)
+        self._epochs_done = 0  # of the current training call
 
     # ----------------------------------------------------------- callbacks: which model, which phase
     def before_training_exp(self, strategy: Any, **kwargs: Any) -> None:
@@ -116,13 +120,16 @@ class CostPlugin(BasePlugin):
         self.phase = TRAIN
         self._watch(strategy.model)
         self._loop_only = only_the_loop_calls_the_model(strategy, own=self)
+        self._epochs_done = 0
 
     def before_training_epoch(self, strategy: Any, **kwargs: Any) -> None:
         if self._loop_only and strategy.model is self._model:
-            self._lift_hook(True)
+            self._lift_hook(True)  # from the first epoch to the last (or the call's end, stopped early)
 
     def after_training_epoch(self, strategy: Any, **kwargs: Any) -> None:
-        self._lift_hook(False)
+        self._epochs_done += 1
+        if self._epochs_done >= strategy.train_epochs:  # the storage policy's passes follow
+            self._lift_hook(False)
 
     def before_forward(self, strategy: Any, **kwargs: Any) -> None:
         if self._lifted:  # the loop's pass is read at after_backward
@@ -145,7 +152,7 @@ class CostPlugin(BasePlugin):
                 self.count_logged()
 
     def after_training_exp(self, strategy: Any, **kwargs: Any) -> None:
-        self._lift_hook(False)  # an epoch ended early (an error) leaves it lifted
+        self._lift_hook(False)  # stopped early: after its last epoch
         self._close_window()
         self.count_logged()
 
