@@ -107,7 +107,8 @@ class CostPlugin(BasePlugin):
         self.loop_passes: list[Any] | None = None  # collecting from before_forward to after_backward
         self._loop_log: list[Any] = []  # the loop's passes per iteration its backward reached,
         # counted a few iterations at a time
-        self._hook: Any = None  # the handle of the hook on the model
+        self._hook: Any = None  # the handle of the hook this counter put on a model
+        self._hooked: Any = None  # that model (a deep copy carries a hook no handle here removes)
         self._loop_only = False  # only the loop's forward calls the model in this call's epochs
         self._lifted = False  # the hook is lifted from the training call's first epoch to its last
         self._lifted_before_eval = False
@@ -123,7 +124,7 @@ class CostPlugin(BasePlugin):
         self._epochs_done = 0
 
     def before_training_epoch(self, strategy: Any, **kwargs: Any) -> None:
-        if self._loop_only and strategy.model is self._model:
+        if self._loop_only and strategy.model is self._model is self._hooked:
             self._lift_hook(True)  # from the first epoch to the last (or the call's end, stopped early)
 
     def after_training_epoch(self, strategy: Any, **kwargs: Any) -> None:
@@ -170,7 +171,7 @@ class CostPlugin(BasePlugin):
     def _watch(self, model: Any) -> None:
         self._model = model
         if getattr(model, _HOOKED, None) != id(self):
-            self._hook = hook_model(model, self)
+            self._hook, self._hooked = hook_model(model, self), model
 
     def _lift_hook(self, lift: bool) -> None:
         """Lift the hook off the model (``lift``) or put it back."""
