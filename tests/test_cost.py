@@ -194,16 +194,19 @@ def test_only_plain_replay_lifts_the_hook():
         def after_update(self, strategy, **kwargs):
             pass
 
-    def strategy(*plugins, criterion=None):
+    class OwnCriterion(Naive):
+        def criterion(self):
+            return self.model(self.mb_x).sum()
+
+    def strategy(*plugins, kind=Naive):
         model = MLP((4,), num_classes=3, hidden_sizes=(5,))
         optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-        kwargs = {} if criterion is None else {"criterion": criterion}
-        return Naive(model=model, optimizer=optimizer, plugins=list(plugins), evaluator=None, **kwargs)
+        return kind(model=model, optimizer=optimizer, plugins=list(plugins), evaluator=None)
 
     own = CostPlugin()
     assert only_the_loop_calls_the_model(strategy(own, Quiet()), own)
     assert not only_the_loop_calls_the_model(strategy(own, Scoring()), own)
-    assert not only_the_loop_calls_the_model(strategy(own, criterion=lambda out, y: out.sum()), own)
+    assert not only_the_loop_calls_the_model(strategy(own, kind=OwnCriterion), own)
 
 
 def test_mir_and_rar_cost_more_than_replay_at_the_same_settings(run_in_process, tmp_path):

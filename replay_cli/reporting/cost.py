@@ -52,7 +52,7 @@ TRAIN, EVAL = "train", "eval"
 _HOOKED = "_replay_cli_cost_counter"  # the model attribute naming the counter its hooks report to
 _PROBE_ROWS = 2  # samples the FLOPs are measured on (batch norm needs two in training mode)
 _LOGGED_ITERATIONS = 16  # training iterations logged before their passes are counted
-_LOOP_METHODS = ("training_epoch", "_unpack_minibatch", "forward", "criterion", "backward", "optimizer_step")
+_LOOP_METHODS = ("training_epoch", "forward", "criterion", "backward", "optimizer_step")
 _ITERATION_CALLBACKS = (  # and the epochs': the hook is lifted from a training call's first epoch to its last
     "before_training_epoch",
     "after_training_epoch",
@@ -315,10 +315,11 @@ def hook_model(model: Any, counter: CostPlugin) -> Any:
 def only_the_loop_calls_the_model(strategy: Any, own: Any) -> bool:
     """Whether nothing but the training loop's forward calls ``strategy``'s model inside a training
     epoch: Avalanche's SGD loop, forward, criterion call and backward as ``SupervisedTemplate`` has
-    them, a torch loss as the criterion, and every plugin but ``own`` overriding no iteration
-    callback, or one of Avalanche's that never calls the model (its clock, periodic evaluation and
-    evaluation plugin: an evaluation they start is counted as such), or declaring
-    ``model_free_iterations = True``. Any other strategy or plugin: False (the hook stays)."""
+    them (its loss function is trusted not to call the model), and every plugin but ``own``
+    overriding no iteration callback, or one of Avalanche's that never calls the model (its clock,
+    periodic evaluation and evaluation plugin: an evaluation they start is counted as such), or
+    declaring ``model_free_iterations = True``. Any other strategy or plugin: False (the hook
+    stays)."""
     from avalanche.core import SupervisedPlugin
     from avalanche.training.plugins import EvaluationPlugin
     from avalanche.training.plugins.clock import Clock
@@ -327,8 +328,6 @@ def only_the_loop_calls_the_model(strategy: Any, own: Any) -> bool:
 
     loop = type(strategy)
     if any(getattr(loop, name, None) is not getattr(SupervisedTemplate, name) for name in _LOOP_METHODS):
-        return False
-    if not isinstance(getattr(strategy, "_criterion", None), torch.nn.modules.loss._Loss):
         return False
     for plugin in strategy.plugins:
         if plugin is own or type(plugin) in (Clock, PeriodicEval, EvaluationPlugin):
