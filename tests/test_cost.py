@@ -139,8 +139,8 @@ def _cost(run_in_process, tmp_path, *overrides: str) -> dict:
 
 @pytest.mark.parametrize(
     "overrides",
-    # a multi-head model with evaluations inside epochs; herding's feature passes after the last epoch
-    # GDumb: a deep copy of the model (with the hook) each experience
+    # a multi-head model with evaluations inside epochs; herding's feature passes after the last epoch;
+    # GDumb: a new model (a copy of the first) each experience
     [
         (),
         ("model.head=multi", "protocol.eval_every=100"),
@@ -162,7 +162,7 @@ def test_lifting_the_hook_in_plain_epochs_counts_what_the_hook_counts(
         cost, "only_the_loop_calls_the_model", lambda *a, **k: asked.append(real(*a, **k)) or asked[-1]
     )
     lifted = _cost(run_in_process, tmp_path / "lifted", *overrides)
-    assert asked and all(asked)  # GDumb's copies keep the hook: asked, then not lifted
+    assert asked and all(asked)  # plain: lifted in every training call
     monkeypatch.setattr(cost, "only_the_loop_calls_the_model", lambda *a, **k: False)
     hooked = _cost(run_in_process, tmp_path / "hooked", *overrides)
     for results in (lifted, hooked):
