@@ -7,10 +7,9 @@ counter's hooks run there). The figure is the median of the per-round ratios (ea
 are seconds apart, so they share the machine's state), with a bootstrap 95% interval
 (``scipy.stats.bootstrap``); the ratio of the two sides' medians is printed beside it. On a 2-CPU
 machine one side's runs spread by +-20% and one round's ratio by +-15%: 41 rounds give an interval
-about 8% wide. The
-per-step work the instruments add after training (buffer evaluation, gallery, files) is reported
-apart as the median of the remaining wall time difference. The accuracy matrices of both sides are
-checked equal.
+about 8% wide. The per-step work the instruments add after training (buffer evaluation, gallery,
+files) is reported apart as the median of the remaining wall time difference. The accuracy matrices
+of both sides are checked equal.
 
 Usage: python scripts/bench_cost.py [--repeats 5] [--threads 1] [-- OVERRIDES...]
 e.g.   python scripts/bench_cost.py --repeats 5 -- benchmark=split_mnist strategy=der

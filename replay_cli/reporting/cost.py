@@ -109,7 +109,7 @@ class CostPlugin(BasePlugin):
         # counted a few iterations at a time
         self._hook: Any = None  # the handle of the hook this counter put on a model
         self._hooked: Any = None  # that model (a deep copy carries a hook no handle here removes)
-        self._loop_only = False  # only the loop's forward calls the model in this call's epochs
+        self._loop_only: bool | None = None  # only the loop's forward calls the model in epochs
         self._lifted = False  # the hook is lifted from the training call's first epoch to its last
         self._lifted_before_eval = False
         self._multi_task = False  # the model takes task labels (how Avalanche's forward calls it)
@@ -120,7 +120,8 @@ class CostPlugin(BasePlugin):
         self._close_window()  # left open by an error: its passes are forwards only
         self.phase = TRAIN
         self._watch(strategy.model)
-        self._loop_only = only_the_loop_calls_the_model(strategy, own=self)
+        if self._loop_only is None:  # asked once: a run's strategy class and plugins stay as built
+            self._loop_only = only_the_loop_calls_the_model(strategy, own=self)
         self._epochs_done = 0
 
     def before_training_epoch(self, strategy: Any, **kwargs: Any) -> None:
