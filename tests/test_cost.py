@@ -116,6 +116,46 @@ def test_the_training_loops_passes_and_a_plugins_extra_passes_are_each_counted_o
     assert all(torch.equal(a, b) for a, b in zip(weights, uncounted, strict=True))
 
 
+@pytest.mark.parametrize("stop_after", [2, None])
+def test_a_lifted_epoch_counts_the_batches_it_trained_on(stop_after):
+    """Where only the loop calls the model, its passes are read from the batches the epoch draws:
+    one forward and one backward per sample trained on, none for the batch Avalanche draws after it
+    was told to stop, and the strategy's own loader back after the epoch."""
+    from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
+    from avalanche.training import Naive
+    from avalanche.training.plugins import SupervisedPlugin
+
+    from replay_cli.data.avalanche_internals import tensor_classification_dataset
+    from replay_cli.reporting.cost import DrawnBatches
+
+    class StopEarly(SupervisedPlugin):
+        model_free_iterations = True
+        iterations = 0
+
+        def after_training_iteration(self, strategy, **kwargs):
+            assert isinstance(strategy.dataloader, DrawnBatches)  # the hook is lifted in the epoch
+            self.iterations += 1
+            if self.iterations == stop_after:
+                strategy.stop_training()
+
+    data = tensor_classification_dataset(torch.randn(40, 4), torch.arange(40) % 3, task_labels=[0] * 40)
+    benchmark = benchmark_from_datasets(train=[data], test=[data])
+    model = MLP((4,), num_classes=3, hidden_sizes=(5,))
+    counter = CostPlugin()
+    strategy = Naive(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        train_mb_size=16,
+        plugins=[StopEarly(), counter],
+        evaluator=None,
+    )
+    strategy.train(benchmark.train_stream[0])
+    trained = 16 * stop_after if stop_after else 40  # minibatches of 16, 16 and 8
+    assert counter.counts.samples(TRAIN, "forward") == trained
+    assert counter.counts.samples(TRAIN, "backward") == trained
+    assert not isinstance(strategy.dataloader, DrawnBatches)
+
+
 def test_der_buffer_bytes_include_its_logits(run_in_process, tmp_path):
     results = _cost(run_in_process, tmp_path, "strategy=der")
     # float digits (64 x 4 bytes), label, task label, and 10 float logits
@@ -161,10 +201,18 @@ def test_lifting_the_hook_in_plain_epochs_counts_what_the_hook_counts(
     monkeypatch.setattr(
         cost, "only_the_loop_calls_the_model", lambda *a, **k: asked.append(real(*a, **k)) or asked[-1]
     )
+    drawn = []
+    real_drew = cost.CostPlugin.drew
+    monkeypatch.setattr(
+        cost.CostPlugin, "drew", lambda self, batch: drawn.append(1) or real_drew(self, batch)
+    )
     lifted = _cost(run_in_process, tmp_path / "lifted", *overrides)
     assert asked and all(asked)  # plain: lifted in every training call
+    assert drawn  # the loop's passes were read from the batches it drew
     monkeypatch.setattr(cost, "only_the_loop_calls_the_model", lambda *a, **k: False)
+    drawn.clear()
     hooked = _cost(run_in_process, tmp_path / "hooked", *overrides)
+    assert not drawn
     for results in (lifted, hooked):
         for step in results["cost"]["per_step"]:
             for key in ("peak_rss_bytes", "cuda_max_allocated_bytes"):
@@ -307,8 +355,9 @@ def test_a_loop_without_after_backward_keeps_a_bounded_log_and_a_forward_left_op
     """Forward-only iterations are counted as forwards (their inputs not held for a whole step); a
     forward the loop never closed (an error inside it) does not swallow the evaluation's passes."""
 
-    class Strategy:
+    class Strategy:  # a loop of its own: the hook stays
         model = MLP((4,), num_classes=3, hidden_sizes=(5,))
+        device = torch.device("cpu")
 
     strategy, counter = Strategy(), CostPlugin()
     counter.before_training_exp(strategy)

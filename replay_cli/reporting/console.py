@@ -121,7 +121,7 @@ def progress_plugin(enabled: bool) -> Any:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     class ProgressBars(SupervisedPlugin):
-        model_free_iterations = True  # its iteration callbacks never call the model
+        model_free_iterations = True  # its iteration callbacks never call the model or change the minibatch
 
         def __init__(self) -> None:
             super().__init__()

@@ -22,11 +22,13 @@ which is why the loop's own passes are counted from two callbacks; they are logg
 as they happen and counted every few iterations, which costs the training loop less than the same
 work spread over every iteration (measured with ``scripts/bench_cost.py``). A hook on the model
 itself sends every call through torch's slow call path (about 2.5% of a small model's training
-time, even empty): where nothing but the training loop's forward can call the model inside a
-training epoch (:func:`only_the_loop_calls_the_model`: plain replay), the hook is lifted from the
-first epoch to the last and the loop's pass is read at ``after_backward`` from the minibatch, as
-Avalanche's forward calls the model (``avalanche_forward``): the same counts, checked by a test
-(a training call stopped early keeps it lifted until its end). The FLOPs of one
+time, even empty), and each callback Avalanche calls per iteration costs about a microsecond:
+where nothing but the training loop's forward can call the model inside a training epoch
+(:func:`only_the_loop_calls_the_model`: plain replay), the hook is lifted from the first epoch to
+the last, the two callbacks are not set, and the loop's passes are read from the minibatches the
+epoch draws from ``strategy.dataloader`` (passed through as they are, one append each), as
+Avalanche's forward calls the model (``avalanche_forward``) and as many as the epoch trained
+(Avalanche's clock): the same counts, checked by a test. The FLOPs of one
 sample are measured once per input shape with :class:`torch.utils.flop_counter.FlopCounterMode` on a
 copy of the model (its real forward and backward: matmuls and convolutions, as torch counts them;
 elementwise ops are not counted), after the step, so the run's numbers, state and random draws are
@@ -83,7 +85,8 @@ class PassCounts:
 class CostPlugin(BasePlugin):
     """Counts the model's passes (see the module docstring); :meth:`step_cost` closes a step. A
     ``BasePlugin`` with the supervised callbacks it needs only: Avalanche calls each callback a
-    plugin has at every iteration, so this one costs two calls an iteration, not eleven. The
+    plugin has at every iteration, so this one costs two calls an iteration where the hook stays
+    (``before_forward`` and ``after_backward``, set per instance), none where it is lifted. The
     loop's passes are logged as they happen and counted every few iterations (:meth:`count_logged`).
 
     ``step_cost`` returns one record per training step (the keys of ``results.json`` ``cost.per_step``,
@@ -102,11 +105,15 @@ class CostPlugin(BasePlugin):
         self._probes: dict[Any, tuple[int, tuple[Any, ...], dict[str, Any]]] = {}
         self._probed: set[Any] = set()  # input shapes whose probe has all its rows
         self._flops: dict[Any, tuple[float, float]] = {}  # shape key -> (forward, backward) per sample
+        self._measured_on: dict[Any, Any] = {}  # shape key -> (model layout, probe rows) measured
         self._model: Any = None
         self._phase_before_eval = TRAIN
         self.loop_passes: list[Any] | None = None  # collecting from before_forward to after_backward
         self._loop_log: list[Any] = []  # the loop's passes per iteration its backward reached,
         # counted a few iterations at a time
+        self._batches: list[Any] = []  # the minibatches a lifted epoch trained on, counted likewise
+        self._drawn = 0  # minibatches the current lifted epoch drew
+        self._device: Any = None  # the strategy's: where the FLOPs probes run
         self._hook: Any = None  # the handle of the hook this counter put on a model
         self._hooked: Any = None  # that model (a deep copy carries a hook no handle here removes)
         self._loop_only: bool | None = None  # only the loop's forward calls the model in epochs
@@ -119,42 +126,62 @@ class CostPlugin(BasePlugin):
     def before_training_exp(self, strategy: Any, **kwargs: Any) -> None:
         self._close_window()  # left open by an error: its passes are forwards only
         self.phase = TRAIN
+        self._device = strategy.device
         self._watch(strategy.model)
         if self._loop_only is None:  # asked once: a run's strategy class and plugins stay as built
             self._loop_only = only_the_loop_calls_the_model(strategy, own=self)
+            if not self._loop_only:  # Avalanche calls only the callbacks a plugin has (hasattr)
+                self.before_forward, self.after_backward = self._open_window, self._log_window
         self._epochs_done = 0
 
     def before_training_epoch(self, strategy: Any, **kwargs: Any) -> None:
         if self._loop_only and strategy.model is self._model is self._hooked:
             self._lift_hook(True)  # from the first epoch to the last (or the call's end, stopped early)
+        if self._lifted:
+            strategy.dataloader = DrawnBatches(strategy.dataloader, self)
 
     def after_training_epoch(self, strategy: Any, **kwargs: Any) -> None:
+        self._end_drawing(strategy)
         self._epochs_done += 1
         if self._epochs_done >= strategy.train_epochs:  # the storage policy's passes follow
             self._lift_hook(False)
 
-    def before_forward(self, strategy: Any, **kwargs: Any) -> None:
-        if self._lifted:  # the loop's pass is read at after_backward
-            return
+    def _open_window(self, strategy: Any, **kwargs: Any) -> None:
+        """``before_forward`` where the hook stays."""
         if self.loop_passes:  # a loop that forwards without strategy.backward
             self._close_window()
         if strategy.model is not self._model:  # a method may replace the model within an experience
             self._watch(strategy.model)
         self.loop_passes = []  # the training loop's passes: their backward is strategy.backward
 
-    def after_backward(self, strategy: Any, **kwargs: Any) -> None:
-        passes = self.loop_passes
-        if self._lifted:  # the model as Avalanche's forward called it (avalanche_forward)
-            inputs = (strategy.mb_x, strategy.mb_task_id) if self._multi_task else (strategy.mb_x,)
-            passes = [(inputs, {}, getattr(strategy.mb_output, "requires_grad", False))]
-        if passes is not None:  # None where a loop calls it without before_forward
-            self._loop_log.append(passes)
+    def _log_window(self, strategy: Any, **kwargs: Any) -> None:
+        """``after_backward`` where the hook stays."""
+        if self.loop_passes is not None:  # None where a loop calls it without before_forward
+            self._loop_log.append(self.loop_passes)
             self.loop_passes = None
             if len(self._loop_log) >= _LOGGED_ITERATIONS:
                 self.count_logged()
 
+    def drew(self, batch: Any) -> None:
+        """A lifted epoch's loop drew ``batch``: every batch drawn before it was trained on."""
+        if len(self._batches) >= _LOGGED_ITERATIONS:
+            self.count_logged()
+        self._batches.append(batch)
+        self._drawn += 1
+
+    def _end_drawing(self, strategy: Any) -> None:
+        """Put the epoch's own loader back; a batch drawn after the loop was told to stop (Avalanche
+        breaks out after drawing it) was not trained on."""
+        if isinstance(strategy.dataloader, DrawnBatches):
+            strategy.dataloader = strategy.dataloader.loader
+        untrained = self._drawn - strategy.clock.train_epoch_iterations
+        if untrained > 0:
+            del self._batches[-untrained:]
+        self._drawn = 0
+
     def after_training_exp(self, strategy: Any, **kwargs: Any) -> None:
-        self._lift_hook(False)  # stopped early: after its last epoch
+        self._end_drawing(strategy)  # stopped early: after its last epoch
+        self._lift_hook(False)
         self._close_window()
         self.count_logged()
 
@@ -163,6 +190,7 @@ class CostPlugin(BasePlugin):
         self._lifted_before_eval = self._lifted  # an evaluation inside an epoch (periodic, anytime)
         self._lift_hook(False)
         self._phase_before_eval, self.phase = self.phase, EVAL
+        self._device = strategy.device
         self._watch(strategy.model)
 
     def after_eval(self, strategy: Any, **kwargs: Any) -> None:
@@ -204,12 +232,18 @@ class CostPlugin(BasePlugin):
         time, or when a step ends (Python work spread over every iteration costs the loop more than
         the same work at once)."""
         log, self._loop_log = self._loop_log, []
+        batches, self._batches = self._batches, []
         reached = []
         for passes in log:
             for args, kwargs, has_graph in passes:
                 counted = self._counted_forward(args, kwargs, TRAIN)
                 if counted is not None and has_graph:
                     reached.append(counted)
+        for batch in batches:  # the model called as Avalanche's forward calls it (mb_x, mb_task_id)
+            inputs = (batch[0], batch[-1]) if self._multi_task else (batch[0],)
+            counted = self._counted_forward(inputs, {}, TRAIN)
+            if counted is not None:
+                reached.append(counted)
         self.counted_backward(*reached)
 
     def _close_window(self) -> None:
@@ -234,7 +268,7 @@ class CostPlugin(BasePlugin):
     def _keep_probe(self, shape: Any, args: tuple[Any, ...], kwargs: dict[str, Any], n: int) -> None:
         rows = min(n, _PROBE_ROWS)
         if self._probes.get(shape, (0,))[0] < rows:
-            self._probes[shape] = (rows, *_probe_inputs(args, kwargs, n))
+            self._probes[shape] = (rows, *_probe_inputs(args, kwargs, n, self._device))
         if rows == _PROBE_ROWS:
             self._probed.add(shape)
 
@@ -263,7 +297,8 @@ class CostPlugin(BasePlugin):
         """The cost of the passes since the last call (then reset), plus the buffer's ``buffer_bytes``
         and peak memory so far. The FLOPs per sample of every input shape seen are measured now,
         on a copy of the model as it is after the step (a model that grows, e.g. a head per task,
-        costs more in later steps)."""
+        costs more in later steps), again only where its modules or parameter shapes changed since
+        (torch counts FLOPs from shapes)."""
         self.count_logged()
         self._measure_shapes()
         counts, self.counts = self.counts, PassCounts()
@@ -289,9 +324,41 @@ class CostPlugin(BasePlugin):
     def _measure_shapes(self) -> None:
         if self._model is None:
             return
+        layout = model_layout(self._model)
         for shape, (rows, args, kwargs) in self._probes.items():
+            if self._measured_on.get(shape) == (layout, rows):
+                continue
             with self.not_counting():
                 self._flops[shape] = flops_per_sample(self._model, args, kwargs, rows)
+            self._measured_on[shape] = (layout, rows)
+
+
+def model_layout(model: Any) -> tuple[Any, ...]:
+    """What a model's FLOPs depend on: its modules (name, class) and its parameters' and buffers'
+    names and shapes."""
+    modules = tuple((name, type(module)) for name, module in model.named_modules())
+    tensors = tuple((name, tuple(t.shape)) for name, t in (*model.named_parameters(), *model.named_buffers()))
+    return modules + tensors
+
+
+class DrawnBatches:
+    """A training loader whose minibatches are passed through as drawn, each told to ``counter``
+    (:meth:`CostPlugin.drew`); anything else is the loader's own."""
+
+    def __init__(self, loader: Any, counter: CostPlugin) -> None:
+        self.loader, self.counter = loader, counter
+
+    def __iter__(self) -> Iterator[Any]:
+        drew = self.counter.drew
+        for batch in self.loader:
+            drew(batch)
+            yield batch
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.loader, name)
 
 
 def hook_model(model: Any, counter: CostPlugin) -> Any:
@@ -317,10 +384,10 @@ def only_the_loop_calls_the_model(strategy: Any, own: Any) -> bool:
     """Whether nothing but the training loop's forward calls ``strategy``'s model inside a training
     epoch: Avalanche's SGD loop, forward, criterion call and backward as ``SupervisedTemplate`` has
     them (its loss function is trusted not to call the model), and every plugin but ``own``
-    overriding no iteration callback, or one of Avalanche's that never calls the model (its clock,
-    periodic evaluation and evaluation plugin: an evaluation they start is counted as such), or
-    declaring ``model_free_iterations = True``. Any other strategy or plugin: False (the hook
-    stays)."""
+    overriding no iteration callback, or one of Avalanche's that never calls the model nor changes
+    the minibatch (its clock, periodic evaluation and evaluation plugin: an evaluation they start is
+    counted as such), or declaring ``model_free_iterations = True`` (neither, too). Any other
+    strategy or plugin: False (the hook stays)."""
     from avalanche.core import SupervisedPlugin
     from avalanche.training.plugins import EvaluationPlugin
     from avalanche.training.plugins.clock import Clock
@@ -342,12 +409,13 @@ def only_the_loop_calls_the_model(strategy: Any, own: Any) -> bool:
     return True
 
 
-def _probe_inputs(args: tuple[Any, ...], kwargs: dict[str, Any], n: int) -> tuple[tuple, dict]:
-    """The first rows of every batched argument (detached copies), the rest as given."""
+def _probe_inputs(args: tuple[Any, ...], kwargs: dict[str, Any], n: int, device: Any) -> tuple[tuple, dict]:
+    """The first rows of every batched argument (detached copies on ``device``, None: where they
+    are), the rest as given."""
 
     def rows(value: Any) -> Any:
         if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == n:
-            return value[:_PROBE_ROWS].detach().clone()
+            return value[:_PROBE_ROWS].detach().to(device or value.device, copy=True)
         return value
 
     return tuple(rows(a) for a in args), {k: rows(v) for k, v in kwargs.items()}

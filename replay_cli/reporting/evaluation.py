@@ -27,7 +27,7 @@ class EvalPhaseAccuracy(EvaluationPlugin):
     Raises nothing of its own; metric names as Avalanche's (``Top1_Acc_Exp/eval_phase/...``).
     """
 
-    model_free_iterations = True  # no callback calls the model (cost accounting: no hook needed)
+    model_free_iterations = True  # no callback calls the model or changes the minibatch (cost accounting)
     before_training = before_training_exp = before_train_dataset_adaptation = _ignored
     after_train_dataset_adaptation = before_training_epoch = before_training_iteration = _ignored
     before_forward = after_forward = before_backward = after_backward = _ignored

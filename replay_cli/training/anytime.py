@@ -27,7 +27,7 @@ class AnytimeEvaluation(SupervisedPlugin):
     seeds): the RNGs are put back afterwards, so a run with the curve trains exactly as one
     without it. The count of samples trained is checkpointed (a resumed run continues it)."""
 
-    model_free_iterations = True  # calls the model only through an evaluation (counted as one)
+    model_free_iterations = True  # the model only in an evaluation (counted as one); minibatch untouched
 
     def __init__(self, every: int):
         super().__init__()
