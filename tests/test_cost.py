@@ -56,6 +56,31 @@ def test_flops_of_a_known_mlp_step_match_a_hand_count():
     assert counter.step_cost(buffer_bytes=0)["train_flops"] == 0
 
 
+def test_flops_are_measured_again_when_the_model_grows(monkeypatch):
+    """A head that grows (as a head per class or task does) changes the FLOPs of later steps; an
+    unchanged model is not measured again."""
+    from replay_cli.reporting import cost
+
+    measured = []
+    real = cost.flops_per_sample
+    monkeypatch.setattr(cost, "flops_per_sample", lambda *a: measured.append(1) or real(*a))
+    model = torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10)
+    )
+    counter = CostPlugin()
+    hook_model(model, counter)
+    counter._model = model
+
+    def step() -> float:
+        model(torch.randn(4, 1, 8, 8)).sum().backward()
+        return counter.step_cost(buffer_bytes=None)["train_flops"] / 4
+
+    first, again = step(), step()
+    assert first == again == sum(_hand_count([(64, 32), (32, 10)])) and len(measured) == 1
+    model[3] = torch.nn.Linear(32, 20)
+    assert step() == sum(_hand_count([(64, 32), (32, 20)])) and len(measured) == 2
+
+
 def test_autograd_grad_counts_as_a_backward_pass_and_copies_report_to_the_same_counter():
     """MIR's virtual update takes gradients with torch.autograd.grad and forwards a deep copy."""
     import copy
