@@ -96,16 +96,36 @@ def test_autograd_grad_counts_as_a_backward_pass_and_copies_report_to_the_same_c
     assert counter.counts.samples(TRAIN, "backward") == 8
 
 
+def _naive_on_40_samples(plugins: list, epochs: int = 1):
+    """Avalanche's Naive strategy with ``plugins``, trained on one experience of 40 samples of 4
+    features (seeded), in minibatches of 16, 16 and 8."""
+    from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
+    from avalanche.training import Naive
+
+    from replay_cli.data.avalanche_internals import tensor_classification_dataset
+
+    torch.manual_seed(0)
+    data = tensor_classification_dataset(torch.randn(40, 4), torch.arange(40) % 3, task_labels=[0] * 40)
+    model = MLP((4,), num_classes=3, hidden_sizes=(5,))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    strategy = Naive(
+        model=model,
+        optimizer=optimizer,
+        train_mb_size=16,
+        train_epochs=epochs,
+        plugins=plugins,
+        evaluator=None,
+    )
+    strategy.train(benchmark_from_datasets(train=[data], test=[data]).train_stream[0])
+    return strategy
+
+
 @pytest.mark.parametrize("epochs", [2, 7])  # 7: more iterations than are logged before counting
 def test_the_training_loops_passes_and_a_plugins_extra_passes_are_each_counted_once(epochs):
     """The loop's own backward is counted at ``after_backward``; a plugin's extra passes (here a
     virtual update by ``torch.autograd.grad``, like MIR's, and scoring without gradients) by the
     hook on their output: every sample exactly once, and the run's numbers as without the counter."""
-    from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
-    from avalanche.training import Naive
     from avalanche.training.plugins import SupervisedPlugin
-
-    from replay_cli.data.avalanche_internals import tensor_classification_dataset
 
     class ExtraPasses(SupervisedPlugin):
         def before_backward(self, strategy, **kwargs):
@@ -117,21 +137,9 @@ def test_the_training_loops_passes_and_a_plugins_extra_passes_are_each_counted_o
                 strategy.model(torch.ones(2, 4))
 
     def train(counted: bool) -> tuple[CostPlugin, list[torch.Tensor]]:
-        torch.manual_seed(0)
-        data = tensor_classification_dataset(torch.randn(40, 4), torch.arange(40) % 3, task_labels=[0] * 40)
-        benchmark = benchmark_from_datasets(train=[data], test=[data])
-        model = MLP((4,), num_classes=3, hidden_sizes=(5,))
         counter = CostPlugin()
-        strategy = Naive(
-            model=model,
-            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-            train_mb_size=16,
-            train_epochs=epochs,
-            plugins=[ExtraPasses(), *([counter] if counted else [])],
-            evaluator=None,
-        )
-        strategy.train(benchmark.train_stream[0])
-        return counter, [p.detach().clone() for p in model.parameters()]
+        strategy = _naive_on_40_samples([ExtraPasses(), *([counter] if counted else [])], epochs)
+        return counter, [p.detach().clone() for p in strategy.model.parameters()]
 
     counter, weights = train(counted=True)
     iterations = epochs * 3  # minibatches of 16, 16 and 8
@@ -146,11 +154,8 @@ def test_a_lifted_epoch_counts_the_batches_it_trained_on(stop_after):
     """Where only the loop calls the model, its passes are read from the batches the epoch draws:
     one forward and one backward per sample trained on, none for the batch Avalanche draws after it
     was told to stop, and the strategy's own loader back after the epoch."""
-    from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
-    from avalanche.training import Naive
     from avalanche.training.plugins import SupervisedPlugin
 
-    from replay_cli.data.avalanche_internals import tensor_classification_dataset
     from replay_cli.reporting.cost import DrawnBatches
 
     class StopEarly(SupervisedPlugin):
@@ -163,18 +168,8 @@ def test_a_lifted_epoch_counts_the_batches_it_trained_on(stop_after):
             if self.iterations == stop_after:
                 strategy.stop_training()
 
-    data = tensor_classification_dataset(torch.randn(40, 4), torch.arange(40) % 3, task_labels=[0] * 40)
-    benchmark = benchmark_from_datasets(train=[data], test=[data])
-    model = MLP((4,), num_classes=3, hidden_sizes=(5,))
     counter = CostPlugin()
-    strategy = Naive(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-        train_mb_size=16,
-        plugins=[StopEarly(), counter],
-        evaluator=None,
-    )
-    strategy.train(benchmark.train_stream[0])
+    strategy = _naive_on_40_samples([StopEarly(), counter])
     trained = 16 * stop_after if stop_after else 40  # minibatches of 16, 16 and 8
     assert counter.counts.samples(TRAIN, "forward") == trained
     assert counter.counts.samples(TRAIN, "backward") == trained
