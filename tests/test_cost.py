@@ -56,14 +56,8 @@ def test_flops_of_a_known_mlp_step_match_a_hand_count():
     assert counter.step_cost(buffer_bytes=0)["train_flops"] == 0
 
 
-def test_flops_are_measured_again_when_the_model_grows(monkeypatch):
-    """A head that grows (as a head per class or task does) changes the FLOPs of later steps; an
-    unchanged model is not measured again."""
-    from replay_cli.reporting import cost
-
-    measured = []
-    real = cost.flops_per_sample
-    monkeypatch.setattr(cost, "flops_per_sample", lambda *a: measured.append(1) or real(*a))
+def test_the_flops_of_a_model_that_grows_are_its_own_at_each_step():
+    """A head that grows (as a head per class or task does) changes the FLOPs of later steps."""
     model = torch.nn.Sequential(
         torch.nn.Flatten(), torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10)
     )
@@ -75,10 +69,11 @@ def test_flops_are_measured_again_when_the_model_grows(monkeypatch):
         model(torch.randn(4, 1, 8, 8)).sum().backward()
         return counter.step_cost(buffer_bytes=None)["train_flops"] / 4
 
-    first, again = step(), step()
-    assert first == again == sum(_hand_count([(64, 32), (32, 10)])) and len(measured) == 1
+    assert step() == step() == sum(_hand_count([(64, 32), (32, 10)]))
     model[3] = torch.nn.Linear(32, 20)
-    assert step() == sum(_hand_count([(64, 32), (32, 20)])) and len(measured) == 2
+    assert step() == sum(_hand_count([(64, 32), (32, 20)]))
+    model[1].requires_grad_(False)  # frozen: the backward computes the head's weight gradient only
+    assert step() == _hand_count([(64, 32), (32, 20)])[0] + 2 * 32 * 20
 
 
 def test_autograd_grad_counts_as_a_backward_pass_and_copies_report_to_the_same_counter():
@@ -96,9 +91,9 @@ def test_autograd_grad_counts_as_a_backward_pass_and_copies_report_to_the_same_c
     assert counter.counts.samples(TRAIN, "backward") == 8
 
 
-def _naive_on_40_samples(plugins: list, epochs: int = 1):
-    """Avalanche's Naive strategy with ``plugins``, trained on one experience of 40 samples of 4
-    features (seeded), in minibatches of 16, 16 and 8."""
+def _naive_on_40_samples(plugins: list, epochs: int = 1) -> tuple:
+    """Avalanche's Naive strategy with ``plugins`` and one experience of 40 samples of 4 features
+    (seeded) to train it on, in minibatches of 16, 16 and 8."""
     from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
     from avalanche.training import Naive
 
@@ -116,8 +111,7 @@ def _naive_on_40_samples(plugins: list, epochs: int = 1):
         plugins=plugins,
         evaluator=None,
     )
-    strategy.train(benchmark_from_datasets(train=[data], test=[data]).train_stream[0])
-    return strategy
+    return strategy, benchmark_from_datasets(train=[data], test=[data]).train_stream[0]
 
 
 @pytest.mark.parametrize("epochs", [2, 7])  # 7: more iterations than are logged before counting
@@ -138,7 +132,8 @@ def test_the_training_loops_passes_and_a_plugins_extra_passes_are_each_counted_o
 
     def train(counted: bool) -> tuple[CostPlugin, list[torch.Tensor]]:
         counter = CostPlugin()
-        strategy = _naive_on_40_samples([ExtraPasses(), *([counter] if counted else [])], epochs)
+        strategy, experience = _naive_on_40_samples([ExtraPasses(), *([counter] if counted else [])], epochs)
+        strategy.train(experience)
         return counter, [p.detach().clone() for p in strategy.model.parameters()]
 
     counter, weights = train(counted=True)
@@ -153,7 +148,8 @@ def test_the_training_loops_passes_and_a_plugins_extra_passes_are_each_counted_o
 def test_a_lifted_epoch_counts_the_batches_it_trained_on(stop_after):
     """Where only the loop calls the model, its passes are read from the batches the epoch draws:
     one forward and one backward per sample trained on, none for the batch Avalanche draws after it
-    was told to stop, and the strategy's own loader back after the epoch."""
+    was told to stop, the hook back for the passes after training (a storage policy's, stopped
+    early or not), and the strategy's own loader back after the epoch."""
     from avalanche.training.plugins import SupervisedPlugin
 
     from replay_cli.reporting.cost import DrawnBatches
@@ -168,12 +164,39 @@ def test_a_lifted_epoch_counts_the_batches_it_trained_on(stop_after):
             if self.iterations == stop_after:
                 strategy.stop_training()
 
+        def after_training_exp(self, strategy, **kwargs):  # as herding's feature pass
+            with torch.no_grad():
+                strategy.model(torch.ones(5, 4))
+
     counter = CostPlugin()
-    strategy = _naive_on_40_samples([StopEarly(), counter])
-    trained = 16 * stop_after if stop_after else 40  # minibatches of 16, 16 and 8
-    assert counter.counts.samples(TRAIN, "forward") == trained
+    strategy, experience = _naive_on_40_samples([StopEarly(), counter], epochs=2)
+    strategy.train(experience)
+    trained = 16 * stop_after if stop_after else 2 * 40  # minibatches of 16, 16 and 8
+    assert counter.counts.samples(TRAIN, "forward") == trained + 5
     assert counter.counts.samples(TRAIN, "backward") == trained
     assert not isinstance(strategy.dataloader, DrawnBatches)
+
+
+def test_an_epoch_an_error_ended_counts_the_iterations_it_did():
+    """A training call an error ended (its iterations done count, not the one the error stopped) and
+    the next call on the same strategy, counted in full."""
+    from avalanche.training.plugins import SupervisedPlugin
+
+    class FailsOnce(SupervisedPlugin):
+        model_free_iterations = True
+        iterations = 0
+
+        def before_training_iteration(self, strategy, **kwargs):
+            self.iterations += 1
+            if self.iterations == 3:
+                raise RuntimeError("an error in the third iteration")
+
+    counter = CostPlugin()
+    strategy, experience = _naive_on_40_samples([FailsOnce(), counter])
+    with pytest.raises(RuntimeError):
+        strategy.train(experience)
+    strategy.train(experience)
+    assert counter.counts.samples(TRAIN, "backward") == 2 * 16 + 40
 
 
 def test_der_buffer_bytes_include_its_logits(run_in_process, tmp_path):
@@ -266,6 +289,17 @@ def test_only_plain_replay_lifts_the_hook():
         def criterion(self):
             return self.model(self.mb_x).sum()
 
+    class TwoViews(Naive):  # the model sees more than the minibatch drawn
+        def _unpack_minibatch(self):
+            super()._unpack_minibatch()
+            self.mbatch = [torch.cat([field, field]) for field in self.mbatch]
+
+    class Named(Naive):
+        """Only a constructor of its own."""
+
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+
     def strategy(*plugins, kind=Naive):
         model = MLP((4,), num_classes=3, hidden_sizes=(5,))
         optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
@@ -275,6 +309,8 @@ def test_only_plain_replay_lifts_the_hook():
     assert only_the_loop_calls_the_model(strategy(own, Quiet()), own)
     assert not only_the_loop_calls_the_model(strategy(own, Scoring()), own)
     assert not only_the_loop_calls_the_model(strategy(own, kind=OwnCriterion), own)
+    assert not only_the_loop_calls_the_model(strategy(own, kind=TwoViews), own)
+    assert only_the_loop_calls_the_model(strategy(own, kind=Named), own)
 
 
 def test_mir_and_rar_cost_more_than_replay_at_the_same_settings(run_in_process, tmp_path):
@@ -377,7 +413,7 @@ def test_a_loop_without_after_backward_keeps_a_bounded_log_and_a_forward_left_op
 
     class Strategy:  # a loop of its own: the hook stays
         model = MLP((4,), num_classes=3, hidden_sizes=(5,))
-        device = torch.device("cpu")
+        device, dataloader = torch.device("cpu"), ()
 
     strategy, counter = Strategy(), CostPlugin()
     counter.before_training_exp(strategy)

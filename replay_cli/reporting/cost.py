@@ -24,11 +24,11 @@ work spread over every iteration (measured with ``scripts/bench_cost.py``). A ho
 itself sends every call through torch's slow call path (about 2.5% of a small model's training
 time, even empty), and each callback Avalanche calls per iteration costs about a microsecond:
 where nothing but the training loop's forward can call the model inside a training epoch
-(:func:`only_the_loop_calls_the_model`: plain replay), the hook is lifted from the first epoch to
-the last, the two callbacks are not set, and the loop's passes are read from the minibatches the
-epoch draws from ``strategy.dataloader`` (passed through as they are, one append each), as
-Avalanche's forward calls the model (``avalanche_forward``) and as many as the epoch trained
-(Avalanche's clock): the same counts, checked by a test. The FLOPs of one
+(:func:`only_the_loop_calls_the_model`: plain replay), the two callbacks are not set, the hook is
+lifted while each epoch draws its minibatches from ``strategy.dataloader`` (:class:`DrawnBatches`:
+passed through as they are, one append each), and the loop's passes are read from those
+minibatches, as Avalanche's forward calls the model (``avalanche_forward``) and as many as the epoch
+trained (Avalanche's clock): the same counts, checked by a test. The FLOPs of one
 sample are measured once per input shape with :class:`torch.utils.flop_counter.FlopCounterMode` on a
 copy of the model (its real forward and backward: matmuls and convolutions, as torch counts them;
 elementwise ops are not counted), after the step, so the run's numbers, state and random draws are
@@ -54,7 +54,6 @@ TRAIN, EVAL = "train", "eval"
 _HOOKED = "_replay_cli_cost_counter"  # the model attribute naming the counter its hooks report to
 _PROBE_ROWS = 2  # samples the FLOPs are measured on (batch norm needs two in training mode)
 _LOGGED_ITERATIONS = 16  # training iterations logged before their passes are counted
-_LOOP_METHODS = ("training_epoch", "forward", "criterion", "backward", "optimizer_step")
 _ITERATION_CALLBACKS = (  # and the epochs': the hook is lifted from a training call's first epoch to its last
     "before_training_epoch",
     "after_training_epoch",
@@ -105,7 +104,6 @@ class CostPlugin(BasePlugin):
         self._probes: dict[Any, tuple[int, tuple[Any, ...], dict[str, Any]]] = {}
         self._probed: set[Any] = set()  # input shapes whose probe has all its rows
         self._flops: dict[Any, tuple[float, float]] = {}  # shape key -> (forward, backward) per sample
-        self._measured_on: dict[Any, Any] = {}  # shape key -> (model layout, probe rows) measured
         self._model: Any = None
         self._phase_before_eval = TRAIN
         self.loop_passes: list[Any] | None = None  # collecting from before_forward to after_backward
@@ -117,14 +115,14 @@ class CostPlugin(BasePlugin):
         self._hook: Any = None  # the handle of the hook this counter put on a model
         self._hooked: Any = None  # that model (a deep copy carries a hook no handle here removes)
         self._loop_only: bool | None = None  # only the loop's forward calls the model in epochs
-        self._lifted = False  # the hook is lifted from the training call's first epoch to its last
+        self._lifted = False  # the hook is lifted while an epoch draws its minibatches
         self._lifted_before_eval = False
         self._multi_task = False  # the model takes task labels (how Avalanche's forward calls it)
-        self._epochs_done = 0  # of the current training call
 
     # ----------------------------------------------------------- callbacks: which model, which phase
     def before_training_exp(self, strategy: Any, **kwargs: Any) -> None:
         self._close_window()  # left open by an error: its passes are forwards only
+        self._end_drawing(strategy)  # an epoch an error ended: its iterations done are counted
         self.phase = TRAIN
         self._device = strategy.device
         self._watch(strategy.model)
@@ -132,19 +130,13 @@ class CostPlugin(BasePlugin):
             self._loop_only = only_the_loop_calls_the_model(strategy, own=self)
             if not self._loop_only:  # Avalanche calls only the callbacks a plugin has (hasattr)
                 self.before_forward, self.after_backward = self._open_window, self._log_window
-        self._epochs_done = 0
 
     def before_training_epoch(self, strategy: Any, **kwargs: Any) -> None:
         if self._loop_only and strategy.model is self._model is self._hooked:
-            self._lift_hook(True)  # from the first epoch to the last (or the call's end, stopped early)
-        if self._lifted:
-            strategy.dataloader = DrawnBatches(strategy.dataloader, self)
+            strategy.dataloader = DrawnBatches(strategy.dataloader, self)  # lifts the hook as it draws
 
     def after_training_epoch(self, strategy: Any, **kwargs: Any) -> None:
         self._end_drawing(strategy)
-        self._epochs_done += 1
-        if self._epochs_done >= strategy.train_epochs:  # the storage policy's passes follow
-            self._lift_hook(False)
 
     def _open_window(self, strategy: Any, **kwargs: Any) -> None:
         """``before_forward`` where the hook stays."""
@@ -162,6 +154,12 @@ class CostPlugin(BasePlugin):
             if len(self._loop_log) >= _LOGGED_ITERATIONS:
                 self.count_logged()
 
+    def start_drawing(self) -> None:
+        """An epoch's loop starts drawing from :class:`DrawnBatches`: only its forward calls the model
+        until the epoch ends (an epoch stopped before it draws keeps the hook: the passes that follow
+        in ``after_training_exp`` are counted)."""
+        self._lift_hook(True)
+
     def drew(self, batch: Any) -> None:
         """A lifted epoch's loop drew ``batch``: every batch drawn before it was trained on."""
         if len(self._batches) >= _LOGGED_ITERATIONS:
@@ -170,18 +168,19 @@ class CostPlugin(BasePlugin):
         self._drawn += 1
 
     def _end_drawing(self, strategy: Any) -> None:
-        """Put the epoch's own loader back; a batch drawn after the loop was told to stop (Avalanche
-        breaks out after drawing it) was not trained on."""
+        """Put the epoch's own loader and the hook back; a batch drawn after the loop was told to
+        stop (Avalanche breaks out after drawing it) or in an iteration an error ended was not
+        trained on (Avalanche's clock counts the iterations done)."""
         if isinstance(strategy.dataloader, DrawnBatches):
             strategy.dataloader = strategy.dataloader.loader
-        untrained = self._drawn - strategy.clock.train_epoch_iterations
-        if untrained > 0:
-            del self._batches[-untrained:]
-        self._drawn = 0
+        if self._drawn:
+            untrained = self._drawn - strategy.clock.train_epoch_iterations
+            if untrained > 0:
+                del self._batches[-untrained:]
+            self._drawn = 0
+        self._lift_hook(False)
 
     def after_training_exp(self, strategy: Any, **kwargs: Any) -> None:
-        self._end_drawing(strategy)  # stopped early: after its last epoch
-        self._lift_hook(False)
         self._close_window()
         self.count_logged()
 
@@ -297,8 +296,7 @@ class CostPlugin(BasePlugin):
         """The cost of the passes since the last call (then reset), plus the buffer's ``buffer_bytes``
         and peak memory so far. The FLOPs per sample of every input shape seen are measured now,
         on a copy of the model as it is after the step (a model that grows, e.g. a head per task,
-        costs more in later steps), again only where its modules or parameter shapes changed since
-        (torch counts FLOPs from shapes)."""
+        costs more in later steps)."""
         self.count_logged()
         self._measure_shapes()
         counts, self.counts = self.counts, PassCounts()
@@ -324,21 +322,9 @@ class CostPlugin(BasePlugin):
     def _measure_shapes(self) -> None:
         if self._model is None:
             return
-        layout = model_layout(self._model)
         for shape, (rows, args, kwargs) in self._probes.items():
-            if self._measured_on.get(shape) == (layout, rows):
-                continue
             with self.not_counting():
                 self._flops[shape] = flops_per_sample(self._model, args, kwargs, rows)
-            self._measured_on[shape] = (layout, rows)
-
-
-def model_layout(model: Any) -> tuple[Any, ...]:
-    """What a model's FLOPs depend on: its modules (name, class) and its parameters' and buffers'
-    names and shapes."""
-    modules = tuple((name, type(module)) for name, module in model.named_modules())
-    tensors = tuple((name, tuple(t.shape)) for name, t in (*model.named_parameters(), *model.named_buffers()))
-    return modules + tensors
 
 
 class DrawnBatches:
@@ -349,6 +335,7 @@ class DrawnBatches:
         self.loader, self.counter = loader, counter
 
     def __iter__(self) -> Iterator[Any]:
+        self.counter.start_drawing()
         drew = self.counter.drew
         for batch in self.loader:
             drew(batch)
@@ -357,7 +344,9 @@ class DrawnBatches:
     def __len__(self) -> int:
         return len(self.loader)
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> Any:  # names this class lacks (a copy has no loader yet)
+        if name == "loader":
+            raise AttributeError(name)
         return getattr(self.loader, name)
 
 
@@ -382,8 +371,10 @@ def hook_model(model: Any, counter: CostPlugin) -> Any:
 
 def only_the_loop_calls_the_model(strategy: Any, own: Any) -> bool:
     """Whether nothing but the training loop's forward calls ``strategy``'s model inside a training
-    epoch: Avalanche's SGD loop, forward, criterion call and backward as ``SupervisedTemplate`` has
-    them (its loss function is trusted not to call the model), and every plugin but ``own``
+    epoch, on the minibatch as drawn: Avalanche's SGD loop, unpacking, forward, criterion call and
+    backward as ``SupervisedTemplate`` has them (its class and any between it and
+    ``SupervisedTemplate`` define no method or property but dunders such as ``__init__``: ``Naive``,
+    ``GDumb``; its loss function is trusted not to call the model), and every plugin but ``own``
     overriding no iteration callback, or one of Avalanche's that never calls the model nor changes
     the minibatch (its clock, periodic evaluation and evaluation plugin: an evaluation they start is
     counted as such), or declaring ``model_free_iterations = True`` (neither, too). Any other
@@ -394,9 +385,12 @@ def only_the_loop_calls_the_model(strategy: Any, own: Any) -> bool:
     from avalanche.training.templates import SupervisedTemplate
     from avalanche.training.templates.base_sgd import PeriodicEval
 
-    loop = type(strategy)
-    if any(getattr(loop, name, None) is not getattr(SupervisedTemplate, name) for name in _LOOP_METHODS):
+    if not isinstance(strategy, SupervisedTemplate):
         return False
+    classes = type(strategy).__mro__
+    for cls in classes[: classes.index(SupervisedTemplate)]:
+        if any(hasattr(value, "__get__") and not _is_dunder(name) for name, value in vars(cls).items()):
+            return False  # a method or property of its own (a function, a property, a classmethod)
     for plugin in strategy.plugins:
         if plugin is own or type(plugin) in (Clock, PeriodicEval, EvaluationPlugin):
             continue
@@ -407,6 +401,10 @@ def only_the_loop_calls_the_model(strategy: Any, own: Any) -> bool:
             if callback is not None and callback is not getattr(SupervisedPlugin, name):
                 return False
     return True
+
+
+def _is_dunder(name: str) -> bool:
+    return name.startswith("__") and name.endswith("__")
 
 
 def _probe_inputs(args: tuple[Any, ...], kwargs: dict[str, Any], n: int, device: Any) -> tuple[tuple, dict]:
