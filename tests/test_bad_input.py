@@ -219,6 +219,10 @@ BAD_INPUTS = [
         "storage.policy.num_experiences=5 is invalid: expected an integer >= 129 with protocol=online",
     ),
     (["strategy=der", "model.head=multi"], "model.head=multi is invalid: expected single with strategy=der"),
+    (
+        ["protocol=online", "protocol.loop=per_mini_experience", "model.head=multi"],
+        "model.head=multi is invalid: expected single with protocol.loop=per_mini_experience",
+    ),
     (["strategy=er_ace", "storage=reservoir"], "storage=reservoir has no effect with strategy=er_ace"),
     (
         ["strategy=der", "task_balanced_dataloader=true"],

@@ -353,6 +353,8 @@ def validate_against_benchmark(cfg: DictConfig, benchmark: Any) -> None:
         warn_unserved_groups(cfg.storage, cfg.mem_size, benchmark, _mini_experiences(cfg, benchmark))
     if cfg.protocol.get("name") == "online" and cfg.protocol.get("drop_last"):
         _check_dropped_experiences(cfg.protocol.experience_size, benchmark)
+    if cfg.protocol.get("loop") == "per_mini_experience":
+        _check_mini_experience_heads(cfg, benchmark)
     if cfg.strategy.get("check"):  # the method's own limits (strategy.check names the function)
         from hydra.utils import get_method
 
@@ -366,6 +368,21 @@ def _mini_experiences(cfg: DictConfig, benchmark: Any) -> int | None:
     size, drop_last = cfg.protocol.experience_size, cfg.protocol.get("drop_last", False)
     sizes = [len(experience.dataset) for experience in benchmark.train_stream]
     return sum(n // size if drop_last else -(-n // size) for n in sizes)
+
+
+def _check_mini_experience_heads(cfg: DictConfig, benchmark: Any) -> None:
+    """A head per task adapts to each training experience's task labels and classes, which the
+    mini-experiences of Avalanche 0.6's ``split_online_stream`` do not carry."""
+    from replay_cli.models.networks import uses_multi_head
+
+    head = cfg.model.get("head", "auto")
+    if uses_multi_head(head, benchmark.n_tasks):
+        raise ConfigError(
+            "model.head",
+            head,
+            "single with protocol.loop=per_mini_experience (Avalanche's online mini-experiences carry no "
+            "task labels for a head per task; protocol.loop=one_call trains one)",
+        )
 
 
 def _check_dropped_experiences(size: int, benchmark: Any) -> None:
