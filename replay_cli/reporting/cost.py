@@ -54,7 +54,7 @@ TRAIN, EVAL = "train", "eval"
 _HOOKED = "_replay_cli_cost_counter"  # the model attribute naming the counter its hooks report to
 _PROBE_ROWS = 2  # samples the FLOPs are measured on (batch norm needs two in training mode)
 _LOGGED_ITERATIONS = 16  # training iterations logged before their passes are counted
-_ITERATION_CALLBACKS = (  # and the epochs': the hook is lifted from a training call's first epoch to its last
+_ITERATION_CALLBACKS = (  # and the epochs': the hook is lifted while an epoch draws its minibatches
     "before_training_epoch",
     "after_training_epoch",
     "before_training_iteration",
