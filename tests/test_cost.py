@@ -300,15 +300,16 @@ def test_only_plain_replay_lifts_the_hook():
         def __init__(self, **kwargs):
             super().__init__(**kwargs)
 
-    def strategy(*plugins, kind=Naive):
+    def strategy(*plugins, kind=Naive, **kwargs):
         model = MLP((4,), num_classes=3, hidden_sizes=(5,))
         optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-        return kind(model=model, optimizer=optimizer, plugins=list(plugins), evaluator=None)
+        return kind(model=model, optimizer=optimizer, plugins=list(plugins), evaluator=None, **kwargs)
 
     own = CostPlugin()
     assert only_the_loop_calls_the_model(strategy(own, Quiet()), own)
     assert not only_the_loop_calls_the_model(strategy(own, Scoring()), own)
     assert not only_the_loop_calls_the_model(strategy(own, kind=OwnCriterion), own)
+    assert not only_the_loop_calls_the_model(strategy(own, criterion=lambda out, y: out.sum()), own)
     assert not only_the_loop_calls_the_model(strategy(own, kind=TwoViews), own)
     assert only_the_loop_calls_the_model(strategy(own, kind=Named), own)
 

@@ -171,6 +171,13 @@ def test_avalanche_internals_the_fast_path_reads_are_there():
         assert all(torch.equal(p, g) for p, g in zip(picked[1:], located[1:], strict=True))
     two_leaves = one.concat(tensor_dataset(images.clone(), torch.arange(20) % 4))
     assert avalanche_internals.gather_rows(two_leaves, torch.arange(40)) is None
+    # the cost accounting's read: the loss function criterion() calls
+    from avalanche.training import Naive
+
+    model = torch.nn.Linear(4, 2)
+    loss = torch.nn.CrossEntropyLoss()
+    naive = Naive(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), criterion=loss)
+    assert avalanche_internals.loss_function(naive) is loss
     assert avalanche_internals.gather(two_leaves, torch.arange(40)) is not None
     loader = ReplayDataLoader(data, data.subset([0, 1]), batch_size=4, batch_size_mem=2)
     assert callable(MultiDatasetDataLoader._get_loader) and callable(loader._create_samplers)

@@ -11,6 +11,9 @@ The fast path needs two things Avalanche 0.6 has no public way to give:
   ``termination_dataset``, ``oversample_small_datasets``, ``never_ending``), so that batches are
   fetched in one indexing operation while Avalanche's samplers keep drawing the same batches.
 
+The cost accounting needs one more: the loss function a supervised strategy's ``criterion()`` calls
+(``_criterion``), to know that nothing but the training loop's forward calls the model.
+
 ``tests/test_fast_path.py::test_avalanche_internals_the_fast_path_reads_are_there`` fails loudly
 when an upgrade moves any of these; every function here returns None (the plain path) for a node
 it does not know.
@@ -23,6 +26,12 @@ from typing import Any
 
 UNSUPPORTED = object()  # a transform the fast path cannot reproduce per batch
 PINNED_AVALANCHE = "0.6.0"
+
+
+def loss_function(strategy: Any) -> Any:
+    """The loss function ``strategy.criterion()`` calls with the output and the targets (None where
+    the strategy keeps none)."""
+    return getattr(strategy, "_criterion", None)
 
 
 def sample_transform(dataset: Any) -> Any:

@@ -374,7 +374,7 @@ def only_the_loop_calls_the_model(strategy: Any, own: Any) -> bool:
     epoch, on the minibatch as drawn: Avalanche's SGD loop, unpacking, forward, criterion call and
     backward as ``SupervisedTemplate`` has them (its class and any between it and
     ``SupervisedTemplate`` define no method or property but dunders such as ``__init__``: ``Naive``,
-    ``GDumb``; its loss function is trusted not to call the model), and every plugin but ``own``
+    ``GDumb``; one of torch's loss modules as its loss function), and every plugin but ``own``
     overriding no iteration callback, or one of Avalanche's that never calls the model nor changes
     the minibatch (its clock, periodic evaluation and evaluation plugin: an evaluation they start is
     counted as such), or declaring ``model_free_iterations = True`` (neither, too). Any other
@@ -385,7 +385,11 @@ def only_the_loop_calls_the_model(strategy: Any, own: Any) -> bool:
     from avalanche.training.templates import SupervisedTemplate
     from avalanche.training.templates.base_sgd import PeriodicEval
 
-    if not isinstance(strategy, SupervisedTemplate):
+    from replay_cli.data import avalanche_internals
+
+    if not isinstance(strategy, SupervisedTemplate) or not _is_torch_loss(
+        avalanche_internals.loss_function(strategy)
+    ):
         return False
     classes = type(strategy).__mro__
     for cls in classes[: classes.index(SupervisedTemplate)]:
@@ -401,6 +405,12 @@ def only_the_loop_calls_the_model(strategy: Any, own: Any) -> bool:
             if callback is not None and callback is not getattr(SupervisedPlugin, name):
                 return False
     return True
+
+
+def _is_torch_loss(criterion: Any) -> bool:
+    """One of torch's own loss modules (``torch.nn.CrossEntropyLoss`` ...): it never calls the model."""
+    kind = type(criterion)
+    return kind.__name__.endswith("Loss") and getattr(torch.nn, kind.__name__, None) is kind
 
 
 def _is_dunder(name: str) -> bool:
